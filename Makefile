@@ -1,0 +1,26 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the suite.
+# Both create ./.venv on first use and install the project, its test extra and the TensorBoard plugin.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= $(if $(LUNG_KERAS_DATA),$(LUNG_KERAS_DATA),$(wildcard ../shared/data/montgomery_cxr))
+
+.PHONY: venv demo test clean
+
+$(VENV)/.installed: pyproject.toml $(wildcard tensorboard_plugins/*/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	for d in tensorboard_plugins/*/; do [ -f $$d/pyproject.toml ] && $(PY) -m pip install -q -e $$d || true; done
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(VENV)/bin/lung-keras demo $(if $(DATA),--data $(DATA),)
+
+test: venv
+	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) runs
