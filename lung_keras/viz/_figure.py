@@ -1,0 +1,25 @@
+"""Headless figure helpers (Agg canvas, never pyplot global state)."""
+
+import os
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def new_figure(figsize, dpi=100, **kwargs):
+    """Returns a `Figure` attached to its own Agg canvas (no pyplot, no GUI)."""
+    fig = Figure(figsize=figsize, dpi=dpi, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, path, dpi=None):
+    """Saves `fig` to `path` (format from the suffix), creating parent folders."""
+    if path is None:
+        return None
+    path = os.fspath(path)
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    fig.savefig(path, dpi=dpi if dpi is not None else "figure", bbox_inches="tight")
+    return path
