@@ -1,0 +1,26 @@
+"""lung_keras.data: find, check, split and load chest X-ray image/mask pairs.
+
+Supports the NLM layout (`CXR_png/`, `ManualMask/leftMask/`, `ManualMask/rightMask/`) and a plain
+`images/` + `masks/` layout, at any source size.
+"""
+
+from lung_keras.data.checks import DataReport
+from lung_keras.data.checks import DatasetError
+from lung_keras.data.checks import Problem
+from lung_keras.data.checks import check_dataset
+from lung_keras.data.dataset import Dataset
+from lung_keras.data.dataset import filter_diagnosis
+from lung_keras.data.dataset import load_arrays
+from lung_keras.data.dataset import load_dataset
+from lung_keras.data.dataset import make_tf_dataset
+from lung_keras.data.dataset import split_dataset
+from lung_keras.data.download import MONTGOMERY_URL
+from lung_keras.data.download import convert_nlm
+from lung_keras.data.download import download_montgomery
+from lung_keras.data.download import resolve_data_dir
+from lung_keras.data.download import verify_nlm_layout
+from lung_keras.data.preprocess import load_sample
+from lung_keras.data.sources import PairListing
+from lung_keras.data.sources import Sample
+from lung_keras.data.sources import detect_layout
+from lung_keras.data.sources import find_pairs

@@ -1,0 +1,6 @@
+"""lung_keras.metrics: Dice and IoU with explicit reduction and empty-mask semantics."""
+
+from lung_keras.metrics.functional import dice_per_image
+from lung_keras.metrics.functional import iou_per_image
+from lung_keras.metrics.overlap import Dice
+from lung_keras.metrics.overlap import IoU
