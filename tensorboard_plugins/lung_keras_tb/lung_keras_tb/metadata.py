@@ -1,0 +1,119 @@
+"""Plugin name, summary metadata and the on-disk layout of a segmentation summary.
+
+One summary value per (tag, step) holds every logged sample of that step as a
+TensorBoard *blob sequence* (a rank-1 string tensor):
+
+    [manifest_json, image_0, mask_0, prediction_0, image_1, mask_1, prediction_1, ...]
+
+* ``manifest_json`` (UTF-8 JSON)::
+
+      {"version": 1, "threshold": 0.5, "height": H, "width": W,
+       "samples": [{"id": "<sample id>", "dice": 0.93}, ...]}
+
+  ``dice`` is ``null`` when the logged value was not finite.
+* ``image_i``: 8-bit PNG, grayscale (``L``) or ``RGB``, as logged.
+* ``mask_i``: 8-bit grayscale PNG, 0 (background) or 255 (lung).
+* ``prediction_i``: 8-bit grayscale PNG of the *probability map*,
+  ``round(255 * p)``. Thresholding happens in the dashboard: a pixel is
+  predicted foreground iff its value is >= 128, which is exactly ``p >= 0.5``.
+
+The value is stamped with ``SummaryMetadata(plugin_data.plugin_name=PLUGIN_NAME,
+plugin_data.content=<plugin JSON>, data_class=DATA_CLASS_BLOB_SEQUENCE)`` so both
+TensorBoard data providers (the Python multiplexer and the Rust data server)
+index it as a blob sequence: listing runs, tags and steps never reads a PNG.
+"""
+
+import json
+import re
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "lung_segmentation"
+
+# Version of the layout above; stored in both the plugin content and manifest.
+FORMAT_VERSION = 1
+
+# Blob kinds of a sample, in their order within the blob sequence.
+KINDS = ("image", "mask", "prediction")
+
+# Longest run / tag name the writer produces or the server accepts.
+MAX_NAME_LENGTH = 512
+
+_TAG_RE = re.compile(r"^[A-Za-z0-9_.\-/ ]+$")
+
+
+def create_summary_metadata(description=""):
+    """Returns the `SummaryMetadata` proto stamped on every segmentation summary."""
+    content = json.dumps(
+        {"version": FORMAT_VERSION, "layout": "manifest+3n"}, sort_keys=True
+    ).encode("utf-8")
+    return summary_pb2.SummaryMetadata(
+        summary_description=description,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=content
+        ),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    )
+
+
+def parse_plugin_metadata(content):
+    """Parses the plugin content bytes; returns a dict (``{}`` when unreadable)."""
+    try:
+        result = json.loads(bytes(content).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, TypeError):
+        return {}
+    return result if isinstance(result, dict) else {}
+
+
+def blob_index(sample_index, kind):
+    """Position of a sample's `kind` PNG in the blob sequence."""
+    return 1 + len(KINDS) * sample_index + KINDS.index(kind)
+
+
+def num_samples(sequence_length):
+    """Number of samples a blob sequence of this length holds."""
+    return max(0, (sequence_length - 1) // len(KINDS))
+
+
+def _has_bad_chars(name):
+    return any(ord(c) < 32 or ord(c) == 127 for c in name) or "\\" in name
+
+
+def check_tag(tag):
+    """Returns the reason `tag` is not acceptable, or None.
+
+    Tags are letters, digits, ``_ . - /`` and space; no empty, ``.`` or ``..``
+    path segment, no leading ``/``.
+    """
+    if not isinstance(tag, str) or not tag:
+        return "tag must be a non-empty string"
+    if len(tag) > MAX_NAME_LENGTH:
+        return "tag is longer than %d characters" % MAX_NAME_LENGTH
+    if not _TAG_RE.match(tag):
+        return "tag may only contain letters, digits, '_', '.', '-', '/' and space"
+    if any(part in ("", ".", "..") for part in tag.split("/")):
+        return "tag has an empty, '.' or '..' path segment"
+    return None
+
+
+def check_run(run):
+    """Returns the reason `run` is not an acceptable run name, or None.
+
+    Run names come from directory names, so almost anything printable goes,
+    except control characters, backslashes, a leading ``/`` and ``.``/``..``
+    segments. The bare name ``.`` (TensorBoard's name for the logdir root) is
+    accepted.
+    """
+    if not isinstance(run, str) or not run:
+        return "run must be a non-empty string"
+    if len(run) > MAX_NAME_LENGTH:
+        return "run is longer than %d characters" % MAX_NAME_LENGTH
+    if _has_bad_chars(run):
+        return "run contains a control character or a backslash"
+    if run == ".":
+        return None
+    if run.startswith("/"):
+        return "run must not start with '/'"
+    if any(part in (".", "..") for part in run.split("/")):
+        return "run has a '.' or '..' path segment"
+    return None

@@ -1,0 +1,354 @@
+"""TensorBoard "Segmentation" dashboard: per run and step, each sample's overlay and Dice.
+
+Routes (all GET, under ``/data/plugin/lung_segmentation``):
+
+* ``/index.js`` -- the dashboard (plain ES module, no build step).
+* ``/runs`` -- ``{"runs": [{"run", "tags": [{"tag", "max_step", "max_wall_time"}]}]}``.
+* ``/steps?run=&tag=`` -- ``{"run", "tag", "steps": [int, ...]}``.
+* ``/samples?run=&tag=[&step=]`` -- one step (default: latest) of one run:
+  ``{"run", "tag", "step", "wall_time", "threshold", "height", "width",
+  "samples": [{"index", "id", "dice"}]}``.
+* ``/compare?run_a=&run_b=&tag=[&step=]`` -- two runs joined on sample id. Each
+  run uses ``step`` if it has it, else its closest step (default: its latest):
+  ``{"tag", "a": {"run", "step"}, "b": {...}, "rows": [{"id", "index_a",
+  "index_b", "dice_a", "dice_b", "delta"}], "only_a": [...], "only_b": [...]}``
+  with ``delta = dice_b - dice_a``.
+* ``/image?run=&tag=&step=&index=&kind=image|mask|prediction`` -- one PNG.
+
+Everything is read through ``context.data_provider``; no route takes a path or a
+blob key from the client. Malformed parameters (missing, repeated, control
+characters, ``..`` segments, non-integer step/index, unknown kind) get 400;
+well-formed names that do not exist get 404. The logic lives in module-level
+functions (``list_runs``, ``list_steps``, ``read_samples``, ``compare_runs``,
+``read_image``) that take a data provider and can be tested without HTTP.
+"""
+
+import importlib.resources
+import json
+import re
+
+import werkzeug
+from werkzeug import wrappers
+
+from tensorboard import context as tb_context
+from tensorboard import errors
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider as provider_lib
+from tensorboard.plugins import base_plugin
+
+from lung_keras_tb import metadata
+
+# Ask the data provider for every step it retained; TensorBoard's own
+# downsampling (--samples_per_plugin) already bounds what it keeps.
+_DOWNSAMPLE = 1_000_000
+
+_INT_RE = re.compile(r"^[0-9]{1,19}$")
+_MAX_STEP = 2**63 - 1
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------
+# Parameter validation (raise InvalidArgumentError -> HTTP 400)
+
+
+def _single(args, name, required=True):
+    values = args.getlist(name) if hasattr(args, "getlist") else (
+        [args[name]] if name in args else []
+    )
+    if len(values) > 1:
+        raise errors.InvalidArgumentError(f"parameter {name!r} given more than once")
+    if not values:
+        if required:
+            raise errors.InvalidArgumentError(f"missing parameter {name!r}")
+        return None
+    return values[0]
+
+
+def parse_run(value, name="run"):
+    reason = metadata.check_run(value)
+    if reason:
+        raise errors.InvalidArgumentError(f"bad {name}: {reason}")
+    return value
+
+
+def parse_tag(value):
+    reason = metadata.check_tag(value)
+    if reason:
+        raise errors.InvalidArgumentError(f"bad tag: {reason}")
+    return value
+
+
+def parse_int(value, name, maximum=_MAX_STEP):
+    if not isinstance(value, str) or not _INT_RE.match(value) or int(value) > maximum:
+        raise errors.InvalidArgumentError(f"bad {name}: expected a non-negative integer")
+    return int(value)
+
+
+def parse_kind(value):
+    if value not in metadata.KINDS:
+        raise errors.InvalidArgumentError(f"bad kind: expected one of {', '.join(metadata.KINDS)}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Logic (data provider in, plain Python out)
+
+
+def list_runs(provider, ctx, experiment_id):
+    """Runs and tags holding segmentation summaries (no blob is read)."""
+    mapping = provider.list_blob_sequences(
+        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
+    )
+    runs = []
+    for run in sorted(mapping):
+        tags = [
+            {
+                "tag": tag,
+                "max_step": int(ts.max_step),
+                "max_wall_time": float(ts.max_wall_time),
+            }
+            for tag, ts in sorted(mapping[run].items())
+        ]
+        if tags:
+            runs.append({"run": run, "tags": tags})
+    return {"runs": runs}
+
+
+def _read_sequence(provider, ctx, experiment_id, run, tag):
+    """All retained datums of one (run, tag), sorted by step; 404 if none."""
+    result = provider.read_blob_sequences(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.PLUGIN_NAME,
+        downsample=_DOWNSAMPLE,
+        run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=[tag]),
+    )
+    datums = result.get(run, {}).get(tag)
+    if not datums:
+        raise errors.NotFoundError(f"no segmentation data for run {run!r}, tag {tag!r}")
+    return sorted(datums, key=lambda d: d.step)
+
+
+def _pick(datums, step, exact):
+    if step is None:
+        return datums[-1]
+    for d in datums:
+        if d.step == step:
+            return d
+    if exact:
+        raise errors.NotFoundError(f"no data at step {step}")
+    # Closest step; on a tie the earlier one.
+    return min(datums, key=lambda d: (abs(d.step - step), d.step))
+
+
+def _read_manifest(provider, ctx, datum):
+    if not datum.values:
+        raise errors.NotFoundError(f"step {datum.step} holds no data")
+    raw = provider.read_blob(ctx, blob_key=datum.values[0].blob_key)
+    try:
+        manifest = json.loads(bytes(raw).decode("utf-8"))
+        samples = manifest["samples"]
+        if not isinstance(samples, list):
+            raise TypeError("samples")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise errors.NotFoundError(f"step {datum.step} has an unreadable manifest") from e
+    # A partially written or truncated sequence only exposes complete samples.
+    n = min(len(samples), metadata.num_samples(len(datum.values)))
+    out = []
+    for i, s in enumerate(samples[:n]):
+        if not isinstance(s, dict):
+            continue
+        dice = s.get("dice")
+        dice = float(dice) if isinstance(dice, (int, float)) and not isinstance(dice, bool) else None
+        out.append({"index": i, "id": str(s.get("id", i)), "dice": dice})
+    return manifest, out
+
+
+def list_steps(provider, ctx, experiment_id, run, tag):
+    datums = _read_sequence(provider, ctx, experiment_id, run, tag)
+    return {"run": run, "tag": tag, "steps": [int(d.step) for d in datums]}
+
+
+def read_samples(provider, ctx, experiment_id, run, tag, step=None):
+    """Sample ids and Dice of one run at `step` (latest if None); 404 if absent."""
+    datums = _read_sequence(provider, ctx, experiment_id, run, tag)
+    datum = _pick(datums, step, exact=True)
+    manifest, samples = _read_manifest(provider, ctx, datum)
+    return {
+        "run": run,
+        "tag": tag,
+        "step": int(datum.step),
+        "wall_time": float(datum.wall_time),
+        "threshold": float(manifest.get("threshold", 0.5)),
+        "height": manifest.get("height"),
+        "width": manifest.get("width"),
+        "samples": samples,
+    }
+
+
+def compare_runs(provider, ctx, experiment_id, run_a, run_b, tag, step=None):
+    """Joins two runs on sample id at (about) the same step; delta = dice_b - dice_a."""
+    picked = {}
+    for key, run in (("a", run_a), ("b", run_b)):
+        datums = _read_sequence(provider, ctx, experiment_id, run, tag)
+        datum = _pick(datums, step, exact=False)
+        manifest, samples = _read_manifest(provider, ctx, datum)
+        picked[key] = ({"run": run, "step": int(datum.step),
+                        "threshold": float(manifest.get("threshold", 0.5))}, samples)
+    by_id_b = {s["id"]: s for s in picked["b"][1]}
+    ids_a = {s["id"] for s in picked["a"][1]}
+    rows = []
+    for s in picked["a"][1]:
+        other = by_id_b.get(s["id"])
+        if other is None:
+            continue
+        delta = None
+        if s["dice"] is not None and other["dice"] is not None:
+            delta = other["dice"] - s["dice"]
+        rows.append({
+            "id": s["id"],
+            "index_a": s["index"],
+            "index_b": other["index"],
+            "dice_a": s["dice"],
+            "dice_b": other["dice"],
+            "delta": delta,
+        })
+    return {
+        "tag": tag,
+        "a": picked["a"][0],
+        "b": picked["b"][0],
+        "rows": rows,
+        "only_a": [s["id"] for s in picked["a"][1] if s["id"] not in by_id_b],
+        "only_b": [s["id"] for s in picked["b"][1] if s["id"] not in ids_a],
+    }
+
+
+def read_image(provider, ctx, experiment_id, run, tag, step, index, kind):
+    """PNG bytes of one sample's image, mask or prediction; 404 if absent."""
+    datums = _read_sequence(provider, ctx, experiment_id, run, tag)
+    datum = _pick(datums, step, exact=True)
+    if index >= metadata.num_samples(len(datum.values)):
+        raise errors.NotFoundError(f"no sample {index} at step {step}")
+    blob = datum.values[metadata.blob_index(index, kind)]
+    data = bytes(provider.read_blob(ctx, blob_key=blob.blob_key))
+    if not data.startswith(_PNG_MAGIC):
+        raise errors.NotFoundError("stored blob is not a PNG")
+    return data
+
+
+def read_static(name):
+    """The dashboard's static files; `name` is one of a fixed set, never a path."""
+    if name not in ("index.js",):
+        raise errors.NotFoundError(name)
+    return importlib.resources.files("lung_keras_tb").joinpath("static", name).read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# HTTP
+
+
+def _route(fn):
+    """Wraps a handler(self, request) -> (body, mimetype); PublicError -> its code."""
+
+    @wrappers.Request.application
+    def handler(self, request):
+        try:
+            body, mimetype = fn(self, request)
+        except errors.PublicError as e:
+            return http_util.Respond(
+                request, {"error": str(e)}, "application/json", code=e.http_code
+            )
+        return http_util.Respond(request, body, mimetype)
+
+    handler.__name__ = fn.__name__
+    return handler
+
+
+class SegmentationPlugin(base_plugin.TBPlugin):
+    """Segmentation dashboard: gallery, overlays, Dice ranking, run comparison."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._data_provider = context.data_provider
+
+    def get_plugin_apps(self):
+        return {
+            "/index.js": self._serve_js,
+            "/runs": self._serve_runs,
+            "/steps": self._serve_steps,
+            "/samples": self._serve_samples,
+            "/compare": self._serve_compare,
+            "/image": self._serve_image,
+        }
+
+    def is_active(self):
+        # TensorBoard already checks data_plugin_names() against list_plugins;
+        # this fallback asks the same cheap question (no summary data is read).
+        if self._data_provider is None:
+            return False
+        plugins = self._data_provider.list_plugins(
+            tb_context.RequestContext(), experiment_id=""
+        )
+        return metadata.PLUGIN_NAME in (plugins or ())
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(
+            es_module_path="/index.js", tab_name="Segmentation"
+        )
+
+    def _env(self, request):
+        return (
+            plugin_util.context(request.environ),
+            plugin_util.experiment_id(request.environ),
+        )
+
+    @_route
+    def _serve_js(self, request):
+        return read_static("index.js"), "application/javascript"
+
+    @_route
+    def _serve_runs(self, request):
+        ctx, eid = self._env(request)
+        return list_runs(self._data_provider, ctx, eid), "application/json"
+
+    @_route
+    def _serve_steps(self, request):
+        ctx, eid = self._env(request)
+        run = parse_run(_single(request.args, "run"))
+        tag = parse_tag(_single(request.args, "tag"))
+        return list_steps(self._data_provider, ctx, eid, run, tag), "application/json"
+
+    @_route
+    def _serve_samples(self, request):
+        ctx, eid = self._env(request)
+        run = parse_run(_single(request.args, "run"))
+        tag = parse_tag(_single(request.args, "tag"))
+        step = _single(request.args, "step", required=False)
+        step = None if step is None else parse_int(step, "step")
+        return read_samples(self._data_provider, ctx, eid, run, tag, step), "application/json"
+
+    @_route
+    def _serve_compare(self, request):
+        ctx, eid = self._env(request)
+        run_a = parse_run(_single(request.args, "run_a"), "run_a")
+        run_b = parse_run(_single(request.args, "run_b"), "run_b")
+        tag = parse_tag(_single(request.args, "tag"))
+        step = _single(request.args, "step", required=False)
+        step = None if step is None else parse_int(step, "step")
+        body = compare_runs(self._data_provider, ctx, eid, run_a, run_b, tag, step)
+        return body, "application/json"
+
+    @_route
+    def _serve_image(self, request):
+        ctx, eid = self._env(request)
+        run = parse_run(_single(request.args, "run"))
+        tag = parse_tag(_single(request.args, "tag"))
+        step = parse_int(_single(request.args, "step"), "step")
+        index = parse_int(_single(request.args, "index"), "index", maximum=10**6)
+        kind = parse_kind(_single(request.args, "kind"))
+        return (
+            read_image(self._data_provider, ctx, eid, run, tag, step, index, kind),
+            "image/png",
+        )
