@@ -52,6 +52,12 @@ def _pair(v, name="value"):
     raise ValueError(f"{name} must be a number or a pair of numbers, received {v!r}")
 
 
+def _sorted_pair(v):
+    """Albumentations' `to_tuple` on a sequence: `(min, max)` of the two values."""
+    lo, hi = _pair(v)
+    return (lo, hi) if lo <= hi else (hi, lo)
+
+
 def _nondecreasing(lo, hi, v):
     if lo > hi:
         raise ValueError(f"the first value must not exceed the second, received {v!r}")
@@ -60,7 +66,7 @@ def _nondecreasing(lo, hi, v):
 def _symmetric(v):
     """`limit=15` -> `(-15.0, 15.0)`; a pair is kept (Albumentations' `SymmetricRangeType`)."""
     if isinstance(v, (list, tuple)):
-        lo, hi = _pair(v)
+        lo, hi = _sorted_pair(v)
     else:
         lo, hi = -_num(v), _num(v)
     return [float(lo), float(hi)]
@@ -71,11 +77,10 @@ def _low_bounded(low, cast):
 
     def norm(v):
         if isinstance(v, (list, tuple)):
-            lo, hi = _pair(v)
+            lo, hi = _sorted_pair(v)
         else:
             x = _num(v)
             lo, hi = (low, x) if low < x else (x, low)
-        _nondecreasing(lo, hi, v)
         return [cast(lo), cast(hi)]
 
     return norm
@@ -90,7 +95,7 @@ def _float_pair(v):
 def _repeat_pair(v):
     """Albumentations' `to_tuple(v, v)`: a scalar becomes `(v, v)` (Affine `rotate`)."""
     if isinstance(v, (list, tuple)):
-        lo, hi = _pair(v)
+        lo, hi = _sorted_pair(v)
     else:
         lo = hi = _num(v)
     return [float(lo), float(hi)]
@@ -289,6 +294,36 @@ def _full_args(name, args):
             default = spec[key][0]
             full[key] = None if default is None else _jsonable(spec[key][1](_jsonable(default)))
     return full
+
+
+def normalize_transform_dict(transform):
+    """Canonical form of one Albumentations transform dict, as `A.from_dict(...).to_dict()` would give it.
+
+    Fills every missing argument with its Albumentations 2.0.8 default and normalizes the given ones
+    (`limit=15` -> `[-15.0, 15.0]`, Affine `scale=0.9` -> `{"x": [0.9, 0.9], "y": [0.9, 0.9]}`, ...).
+    Containers are normalized recursively. Needs no Albumentations install.
+
+    Raises:
+        ValueError: for a transform outside `SUPPORTED_TRANSFORMS` or an unknown/invalid argument.
+    """
+    if not isinstance(transform, dict) or "__class_fullname__" not in transform:
+        raise ValueError(f"Expected a transform dict with '__class_fullname__'. Received: {transform!r}")
+    name = _short_name(transform["__class_fullname__"])
+    if name not in SUPPORTED_TRANSFORMS:
+        raise ValueError(f"Unsupported Albumentations transform {name!r}. {_supported_message()}")
+    args = _jsonable({k: v for k, v in transform.items() if k != "__class_fullname__"})
+    p = args.pop("p", 1.0 if name == "Compose" else 0.5)
+    out = {"__class_fullname__": name, "p": p if name == "Compose" else float(p)}
+    if name in CONTAINERS:
+        out["transforms"] = [normalize_transform_dict(t) for t in args.pop("transforms", [])]
+        if name == "Compose":
+            for key, default in _COMPOSE_EXTRAS.items():
+                out[key] = args.pop(key, default)
+        if args:
+            raise ValueError(f"{name}: unknown arguments {sorted(args)}. Received: {args!r}")
+        return out
+    out.update(_full_args(name, args))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
