@@ -149,8 +149,10 @@ def make_tf_dataset(
         img = tf.cast(img, tf.float32)
         # decode_image with uint16 scales 8-bit files to the 16-bit range; both end in [0, 65535].
         img = img / 65535.0
-        if chans == 1 and img.shape[-1] != 1:
-            img = tf.image.rgb_to_grayscale(img[..., :3])
+        if chans == 1:
+            n = tf.shape(img)[-1]
+            img = tf.cond(n >= 3, lambda: tf.image.rgb_to_grayscale(img[..., :3]), lambda: img[..., :1])
+            img.set_shape([None, None, 1])
         return img
 
     def load(image_path, mask_path_list):

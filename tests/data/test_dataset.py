@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from lung_keras import data
+from tests.conftest import write_png
+
+
+def test_split_is_seeded_stratified_and_disjoint(montgomery_dir):
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    a = data.split_dataset(ds, seed=3)
+    b = data.split_dataset(ds, seed=3)
+    c = data.split_dataset(ds, seed=4)
+    assert a == b and a != c
+    ids = a["train"] + a["val"] + a["test"]
+    assert len(ids) == len(set(ids)) == 138
+    diag = {s.id: s.diagnosis for s in ds.samples}
+    for split, expected_normal in (("val", 12), ("test", 12)):  # round(80 * 0.15) = 12
+        assert sum(diag[i] == "normal" for i in a[split]) == expected_normal
+        assert sum(diag[i] == "abnormal" for i in a[split]) == 9  # round(58 * 0.15) = 9
+    assert len(a["train"]) == 138 - 21 - 21
+
+
+def test_split_rejects_bad_fractions(make_pair_dataset):
+    ds = data.load_dataset(make_pair_dataset(n=4))
+    with pytest.raises(ValueError, match="fractions"):
+        data.split_dataset(ds, (0.5, 0.5, 0.5))
+
+
+def test_filter_healthy(montgomery_dir):
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    assert len(data.filter_diagnosis(ds.samples, "normal")) == 80
+
+
+def test_arrays_any_source_size_and_binary_masks(tmp_path):
+    # A 16-bit 300x200 radiograph with a 0/255 mask, resized to 64x96.
+    image = (np.linspace(0, 65535, 300 * 200).reshape(300, 200)).astype(np.uint16)
+    mask = np.zeros((300, 200), np.uint8)
+    mask[50:250, 20:100] = 255
+    write_png(tmp_path / "images" / "a.png", image)
+    write_png(tmp_path / "masks" / "a.png", mask)
+    ds = data.load_dataset(tmp_path)
+    x, y = data.load_arrays(ds, (64, 96))
+    assert x.shape == (1, 64, 96, 1) and x.dtype == np.float32
+    assert 0.0 <= x.min() < 0.01 and 0.99 < x.max() <= 1.0
+    assert set(np.unique(y)) == {0.0, 1.0}
+    # Nearest-neighbour keeps the mask's area fraction (200*80 / (300*200) = 0.2667).
+    assert abs(y.mean() - 0.2667) < 0.02
+
+
+def test_real_arrays_match_files(montgomery_dir):
+    from PIL import Image
+
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False).subset(["MCUCXR_0001_0"])
+    x, y = data.load_arrays(ds, (128, 128))
+    raw = np.asarray(Image.open(montgomery_dir / "images" / "MCUCXR_0001_0.png"), np.float32) / 255
+    np.testing.assert_allclose(x[0, ..., 0], raw, atol=1e-6)
+    raw_mask = np.asarray(Image.open(montgomery_dir / "masks" / "MCUCXR_0001_0.png")) > 127
+    np.testing.assert_array_equal(y[0, ..., 0], raw_mask)
+
+
+def test_tf_dataset_matches_numpy_path(montgomery_dir):
+    pytest.importorskip("tensorflow")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.data path needs the TensorFlow backend")
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    samples = ds.samples[:6]
+    x_np, y_np = data.load_arrays(samples, (64, 64))
+    batches = list(data.make_tf_dataset(samples, (64, 64), batch_size=4).as_numpy_iterator())
+    x_tf = np.concatenate([b[0] for b in batches])
+    y_tf = np.concatenate([b[1] for b in batches])
+    assert x_tf.shape == (6, 64, 64, 1) and y_tf.shape == (6, 64, 64, 1)
+    # Same resize family (antialiased bilinear) in PIL and TF: close, not bit-equal.
+    assert np.abs(x_tf - x_np).mean() < 0.01
+    assert (y_tf == y_np).mean() > 0.97
+    # Seeded shuffle: same seed, same order.
+    order = lambda seed: [
+        b[0].sum() for b in data.make_tf_dataset(samples, (32, 32), 2, shuffle=True, seed=seed).as_numpy_iterator()
+    ]
+    assert order(1) == order(1)
