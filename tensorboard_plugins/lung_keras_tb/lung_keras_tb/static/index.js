@@ -3,7 +3,7 @@
 // so './runs' etc. resolve to /data/plugin/lung_segmentation/runs.
 //
 // Security: run, tag and sample names reach the page only through textContent,
-// option.value / dataset (attribute values) and URLSearchParams; never innerHTML.
+// option.value / dataset (attribute values) and URLSearchParams, never parsed as HTML.
 
 const OVERLAYS = [
   ['both', 'Mask + prediction outline'],
