@@ -16,10 +16,15 @@ $(VENV)/.installed: pyproject.toml $(wildcard tensorboard_plugins/*/pyproject.to
 
 venv: $(VENV)/.installed
 
+# The main job: baseline vs augmented (and the flip ablation), 3 seeds each, report in runs/compare/.
+DEMO_ARGS ?= --seeds 3 --epochs 40
 demo: venv
-	$(VENV)/bin/lung-keras demo $(if $(DATA),--data $(DATA),)
+	$(VENV)/bin/lung-keras compare $(if $(DATA),--data $(DATA),) --out runs/compare $(DEMO_ARGS)
 
+# Augmentation tests run under JAX too (library code must not need TensorFlow); then the whole suite on TF.
 test: venv
+	LUNG_KERAS_DATA=$(DATA) KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:cacheprovider tests/augment tests/parity; \
+	  rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 clean:

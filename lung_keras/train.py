@@ -49,6 +49,7 @@ class TrainConfig:
     skip_invalid: bool = False
     deterministic: bool = True
     display_samples: int = 4
+    min_epoch_samples: int = None
     verbose: int = 1
 
     def __post_init__(self):
@@ -227,6 +228,11 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
     x_train, y_train = lk_data.load_arrays(splits.train, config.size)
     x_val, y_val = lk_data.load_arrays(splits.val, config.size)
     x_test, y_test = lk_data.load_arrays(splits.test, config.size)
+    if config.min_epoch_samples and len(x_train) < config.min_epoch_samples:
+        # Small-data regime: repeat the few images so every epoch has as many steps as a full-data epoch
+        # (the augmented arm then sees new draws of each image within an epoch).
+        reps = -(-int(config.min_epoch_samples) // len(x_train))
+        x_train, y_train = np.concatenate([x_train] * reps), np.concatenate([y_train] * reps)
 
     policy = load_policy(policy if policy is not None else config.policy)
     record = dataclasses.asdict(config)
@@ -299,6 +305,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
         "train_seconds": train_seconds,
         "seconds_to_val_dice_0.95": first_95,
         "train_images_per_second": len(x_train) * len(val_dice) / train_seconds if val_dice else None,
+        "epochs_run": len(val_dice),
         "num_train": len(splits.train),
         "num_val": len(splits.val),
         "num_test": len(splits.test),

@@ -1,0 +1,371 @@
+"""Original vs augmented training: the experiment behind `lung-keras compare` (the main job).
+
+Every arm trains the same U-Net on the same split with the same epochs and seeds; only the augmentation
+policy differs (applied in-graph, in the train step only). Each training condition (train size,
+healthy-only) is crossed with each test set (in-domain test split, by diagnosis when training on healthy
+cases only, and every `--extra-test` folder). Per arm: mean Dice over seeds with a 95% t interval; per pair
+of arms: per-image paired differences with a paired bootstrap CI, a Wilcoxon signed-rank test and a paired
+bootstrap p-value. Everything lands in `metrics.json`; `report.md` / `report.html` show the same numbers.
+"""
+
+import dataclasses
+import json
+import pathlib
+import re
+import sys
+import time
+
+import numpy as np
+
+from lung_keras import data as lk_data
+
+BASELINE, AUGMENTED, AUGMENTED_FLIP = "baseline", "augmented", "augmented+flip"
+
+
+def default_policy(seed=None, flip=False):
+    """The default chest X-ray policy: rotate +-10 deg, brightness/contrast +-0.2, Gaussian noise; no flips.
+
+    A horizontally flipped chest X-ray puts the heart on the wrong side, so flips are left out by default;
+    `flip=True` adds `HorizontalFlip(p=0.5)` for the ablation arm.
+    """
+    from lung_keras import augment
+
+    steps = [augment.HorizontalFlip(p=0.5)] if flip else []
+    steps += [
+        augment.Rotate(limit=10, p=0.7),
+        augment.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
+        augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
+    ]
+    return augment.Compose(steps, p=1.0, seed=seed)
+
+
+def with_flip(policy, seed=None):
+    """`policy` with a leading `HorizontalFlip(p=0.5)` (the flip ablation arm)."""
+    from lung_keras import augment
+
+    return augment.Compose([augment.HorizontalFlip(p=0.5), *policy.transforms], p=1.0, seed=seed)
+
+
+@dataclasses.dataclass
+class CompareConfig:
+    """Settings of a comparison (every field is a `lung-keras compare` option)."""
+
+    data: str = None
+    out: str = "runs/compare"
+    policy: str = None
+    seeds: int = 3
+    epochs: int = 40
+    train_sizes: tuple = ("all",)
+    healthy_only: bool = False
+    extra_test: tuple = ()
+    flip_ablation: bool = True
+    image_size: int = 128
+    batch_size: int = 8
+    base_filters: int = 16
+    depth: int = 4
+    learning_rate: float = 1e-3
+    split_seed: int = 0
+    subset: int = None
+    skip_invalid: bool = False
+    verbose: int = 1
+
+    def __post_init__(self):
+        sizes = []
+        for s in self.train_sizes:
+            if str(s).lower() == "all":
+                sizes.append("all")
+            elif str(s).isdigit() and int(s) > 0:
+                sizes.append(int(s))
+            else:
+                raise ValueError(f"Train sizes are positive integers or 'all'. Received: train_sizes={self.train_sizes}")
+        self.train_sizes = tuple(sizes)
+        if int(self.seeds) < 1:
+            raise ValueError(f"`seeds` must be >= 1. Received: seeds={self.seeds}")
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", str(text)).strip("-")
+
+
+def _log(config, message):
+    if config.verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _subset(dataset, n, seed):
+    """A seeded, diagnosis-stratified subset of `n` cases (for quick runs)."""
+    if n is None or n >= len(dataset):
+        return dataset
+    frac = n / len(dataset)
+    ids = lk_data.split_dataset(dataset, (frac, 1 - frac, 0.0), seed=seed)["train"]
+    return dataset.subset(ids)
+
+
+def _test_sets(splits, config, extra):
+    """`[(name, samples)]`: the in-domain test split (by diagnosis when healthy-only) and extra folders."""
+    sets = []
+    if config.healthy_only:
+        for diagnosis in sorted({s.diagnosis for s in splits.test}):
+            sets.append((f"test ({diagnosis})", [s for s in splits.test if s.diagnosis == diagnosis]))
+    else:
+        sets.append(("test", list(splits.test)))
+    sets += [(f"extra: {name}", ds.samples) for name, ds in extra]
+    return sets
+
+
+def run_comparison(config, dataset=None, policy=None):
+    """Train every arm x seed x training condition, evaluate on every test set, write the report.
+
+    Args:
+        config: a `CompareConfig`.
+        dataset: an already loaded `lung_keras.data.Dataset` (else loaded from `config.data`).
+        policy: the augmented arm's policy (`lung_keras.augment.Compose`); else `config.policy` (file), else
+            `default_policy()`.
+
+    Returns:
+        The results dict (also written to `<out>/metrics.json`).
+    """
+    from lung_keras import stats
+    from lung_keras.train import TrainConfig
+    from lung_keras.train import load_policy
+    from lung_keras.train import make_splits
+    from lung_keras.train import score_predictions
+    from lung_keras.train import train
+
+    start = time.perf_counter()
+    out = pathlib.Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if dataset is None:
+        root = lk_data.resolve_data_dir(config.data)
+        dataset = lk_data.load_dataset(root, skip_invalid=config.skip_invalid)
+    dataset = _subset(dataset, config.subset, config.split_seed)
+    extra = []
+    for folder in config.extra_test:
+        ds = lk_data.load_dataset(folder, skip_invalid=config.skip_invalid)
+        extra.append((pathlib.Path(folder).name or str(folder), ds))
+    if policy is None:
+        policy = load_policy(config.policy) if config.policy else default_policy()
+    arms = {BASELINE: None, AUGMENTED: policy}
+    if config.flip_ablation:
+        arms[AUGMENTED_FLIP] = with_flip(policy)
+
+    size = (config.image_size, config.image_size)
+    full_train = len(make_splits(dataset, TrainConfig(split_seed=config.split_seed, healthy_only=config.healthy_only)).train)
+    seeds = list(range(int(config.seeds)))
+    conditions, figures, histories_by_condition = [], {}, {}
+    n_runs = len(config.train_sizes) * len(arms) * len(seeds)
+    done = 0
+    cached_arrays = {}
+    for train_size in config.train_sizes:
+        cond = f"train={train_size}" + (" healthy-only" if config.healthy_only else "")
+        per_set = {}  # test-set name -> arm -> list of per-seed dice arrays
+        set_ids = {}
+        histories = {arm: [] for arm in arms}
+        grid_inputs = {}
+        for arm, arm_policy in arms.items():
+            for seed in seeds:
+                t0 = time.perf_counter()
+                tconfig = TrainConfig(
+                    out_dir=str(out / "runs"),
+                    name=f"{_slug(cond)}/{_slug(arm)}-seed{seed}",
+                    image_size=config.image_size,
+                    epochs=config.epochs,
+                    batch_size=config.batch_size,
+                    learning_rate=config.learning_rate,
+                    base_filters=config.base_filters,
+                    depth=config.depth,
+                    seed=seed,
+                    split_seed=config.split_seed,
+                    healthy_only=config.healthy_only,
+                    train_size=None if train_size == "all" else train_size,
+                    min_epoch_samples=full_train if train_size != "all" else None,
+                    verbose=0,
+                )
+                if arm_policy is not None:
+                    arm_policy = _reseeded(arm_policy, seed)
+                result = train(tconfig, dataset=dataset, policy=arm_policy)
+                histories[arm].append(result["history"])
+                model = result["model"]
+                for set_name, samples in _test_sets(result["splits"], config, extra):
+                    key = (set_name, tuple(s.id for s in samples))
+                    if key not in cached_arrays:
+                        cached_arrays[key] = lk_data.load_arrays(samples, size)
+                    x, y = cached_arrays[key]
+                    pred = model.predict(x, batch_size=config.batch_size, verbose=0)
+                    dice, _, _ = score_predictions(y, pred)
+                    per_set.setdefault(set_name, {}).setdefault(arm, []).append(dice)
+                    set_ids[set_name] = [s.id for s in samples]
+                    if seed == seeds[0] and set_name == _test_sets(result["splits"], config, [])[0][0]:
+                        grid_inputs[arm] = (x, y, pred, set_ids[set_name], dice)
+                done += 1
+                _log(
+                    config,
+                    f"[{done}/{n_runs}] {cond} {arm} seed {seed}: test Dice "
+                    f"{result['metrics']['test']['mean_dice']:.4f}, {time.perf_counter() - t0:.0f}s",
+                )
+        histories_by_condition[cond] = histories
+        for set_name, by_arm in per_set.items():
+            summaries = {
+                arm: stats.summarize_arm(np.stack(runs), ids=set_ids[set_name], seeds=seeds)
+                for arm, runs in by_arm.items()
+            }
+            paired = stats.summarize_paired(summaries[BASELINE], summaries[AUGMENTED], BASELINE, AUGMENTED)
+            entry = {"name": f"{cond} | {set_name}", "train": cond, "test_set": set_name, "arms": summaries,
+                     "paired": paired}
+            if AUGMENTED_FLIP in summaries:
+                entry["ablation"] = stats.summarize_paired(
+                    summaries[AUGMENTED], summaries[AUGMENTED_FLIP], AUGMENTED, AUGMENTED_FLIP
+                )
+            conditions.append(entry)
+        figures.update(_condition_figures(out, cond, histories, grid_inputs))
+
+    preview = _preview(policy, dataset, out)
+    if preview:
+        figures["augmentation preview"] = preview
+    results = {
+        "config": {**dataclasses.asdict(config), "seeds": seeds, "arms": list(arms),
+                   "policy": _policy_summary(policy), "data": str(dataset.root), "n_cases": len(dataset)},
+        "conditions": conditions,
+        "figures": figures,
+        "notes": _notes(conditions),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    (out / "metrics.json").write_text(json.dumps(results, indent=2, default=_json_default))
+    _write_report(results, out)
+    _log(config, f"compare: {len(conditions)} condition(s), {n_runs} runs, {results['wall_seconds']:.0f}s -> {out}")
+    return results
+
+
+def _reseeded(policy, seed):
+    """A fresh copy of `policy` seeded for training seed `seed` (same policy config, new draws)."""
+    import keras
+
+    config = keras.saving.serialize_keras_object(policy)
+    clone = keras.saving.deserialize_keras_object(config)
+    if hasattr(clone, "seed"):
+        try:
+            return type(clone).from_config({**clone.get_config(), "seed": 1000 + seed})
+        except (TypeError, ValueError):
+            return clone
+    return clone
+
+
+def _policy_summary(policy):
+    import keras
+
+    return keras.saving.serialize_keras_object(policy)
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pathlib.Path):
+        return str(value)
+    return str(value)
+
+
+def _condition_figures(out, cond, histories, grid_inputs):
+    figures = {}
+    try:
+        from lung_keras.viz import plot_histories
+        from lung_keras.viz import segmentation_grid
+    except ImportError:
+        return figures
+    fig_dir = out / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    slug = _slug(cond)
+    path = fig_dir / f"curves_{slug}.png"
+    plot_histories(histories, metrics=("loss", "accuracy", "dice"), path=str(path), title=cond)
+    figures[f"curves {cond}"] = str(path.relative_to(out))
+    for arm, (x, y, pred, ids, dice) in grid_inputs.items():
+        order = np.argsort(dice)
+        for label, idx in (("worst", order[:3]), ("best", order[::-1][:3])):
+            path = fig_dir / f"{label}_{slug}_{_slug(arm)}.png"
+            segmentation_grid(x[idx], y[idx], pred[idx], ids=[ids[i] for i in idx], dice=dice[idx], path=str(path))
+            figures[f"{label} cases {cond} {arm}"] = str(path.relative_to(out))
+    return figures
+
+
+def _preview(policy, dataset, out):
+    try:
+        from lung_keras.augment import offline
+    except ImportError:
+        return None
+    path = out / "figures" / "augmentation_preview.png"
+    path.parent.mkdir(exist_ok=True)
+    try:
+        offline.preview(policy, dataset.root, str(path), num_samples=3, num_draws=4, seed=0)
+    except Exception as error:  # a preview must never sink a finished experiment
+        print(f"compare: augmentation preview failed: {error}", file=sys.stderr)
+        return None
+    return str(path.relative_to(out))
+
+
+def _notes(conditions):
+    notes = []
+    for c in conditions:
+        p = c["paired"]
+        lo, hi = p["ci95"]
+        notes.append(
+            f"{c['name']}: augmented - baseline = {p['mean_diff']:+.4f} Dice (95% CI {lo:+.4f} to {hi:+.4f}, "
+            f"Wilcoxon p = {p['wilcoxon_p']:.3g}, n = {p['n']} images)"
+        )
+    return notes
+
+
+def _write_report(results, out):
+    try:
+        from lung_keras.report import write_report
+    except ImportError:
+        return None
+    return write_report(results, out)
+
+
+def add_commands(subparsers):
+    """Register `lung-keras compare`."""
+    p = subparsers.add_parser("compare", help="train on original vs augmented data and report the difference")
+    p.add_argument("--data", help="dataset folder (default: $LUNG_KERAS_DATA, else the cached Montgomery set)")
+    p.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
+    p.add_argument("--policy", help="augmentation policy file (Albumentations JSON/YAML or lung_keras)")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per arm (default 3)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--train-sizes", default="all", help="comma-separated sizes, e.g. 10,20,all (default all)")
+    p.add_argument("--healthy-only", action="store_true",
+                   help="train on normal cases; test normal and abnormal cases separately")
+    p.add_argument("--extra-test", action="append", default=[], metavar="DIR",
+                   help="another dataset folder to test on (repeatable)")
+    p.add_argument("--no-flip-ablation", action="store_true", help="skip the augmented+flip ablation arm")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--skip-invalid", action="store_true")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 24 cases at 64x64, 2 seeds, 3 epochs, small U-Net (numbers mean nothing)")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args):
+    kwargs = dict(
+        data=args.data,
+        out=args.out,
+        policy=args.policy,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        train_sizes=tuple(s.strip() for s in args.train_sizes.split(",") if s.strip()),
+        healthy_only=args.healthy_only,
+        extra_test=tuple(args.extra_test),
+        flip_ablation=not args.no_flip_ablation,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        split_seed=args.split_seed,
+        skip_invalid=args.skip_invalid,
+    )
+    if args.quick:
+        kwargs.update(seeds=2, epochs=3, image_size=64, subset=36, base_filters=4, depth=3)
+    results = run_comparison(CompareConfig(**kwargs))
+    for note in results["notes"]:
+        print(note)
+    print(f"report: {pathlib.Path(args.out) / 'report.md'}")
+    return 0
