@@ -16,6 +16,7 @@ def _cmd_train(args):
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
         base_filters=args.base_filters,
         depth=args.depth,
         momentum=args.momentum,
@@ -68,6 +69,8 @@ def _add_train_options(p):
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+                   help="constant learning rate, or cosine decay to 5%% over the run")
     p.add_argument("--base-filters", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--momentum", type=float, default=0.9, help="BatchNormalization momentum (default 0.9)")

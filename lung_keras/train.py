@@ -23,6 +23,7 @@ import numpy as np
 from lung_keras import data as lk_data
 
 LOSSES = ("bce_dice", "dice", "bce")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass
@@ -36,6 +37,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 8
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     base_filters: int = 16
     depth: int = 4
     momentum: float = 0.9
@@ -53,6 +55,8 @@ class TrainConfig:
     verbose: int = 1
 
     def __post_init__(self):
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"`lr_schedule` must be one of {SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
         for field in ("epochs", "batch_size", "image_size", "base_filters", "depth"):
@@ -250,8 +254,12 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
         from lung_keras.augment import AugmentedModel
 
         model = AugmentedModel(net, policy)
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        steps = config.epochs * -(-len(x_train) // config.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=make_loss(config.loss),
         metrics=make_metrics(),
     )

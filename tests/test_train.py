@@ -102,3 +102,18 @@ def test_healthy_only_and_train_size(montgomery_dir):
     assert len(small.train) == 10
     assert {s.diagnosis for s in small.train} == {"normal", "abnormal"}
     assert [s.id for s in small.test] == [s.id for s in splits.test]  # same test set whatever the train filter
+
+
+def test_same_seed_same_run(montgomery_dir, tmp_path):
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    subset = ds.subset([s.id for s in ds.samples][::6])
+
+    def run(seed, name):
+        config = TrainConfig(out_dir=str(tmp_path), name=name, image_size=32, epochs=2, base_filters=4, depth=2,
+                             seed=seed, verbose=0, display_samples=0)
+        return train(config, dataset=subset)
+
+    a, b, c = run(5, "a"), run(5, "b"), run(6, "c")
+    assert a["history"]["loss"] == b["history"]["loss"]
+    assert a["metrics"]["test"]["mean_dice"] == b["metrics"]["test"]["mean_dice"]
+    assert a["history"]["loss"] != c["history"]["loss"]
