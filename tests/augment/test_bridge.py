@@ -125,3 +125,165 @@ def test_policy_format_needs_no_albumentations(tmp_path):
 
 def test_jsonable_converts_numpy_and_tuples():
     assert bridge._jsonable({"a": (np.float32(1.5), np.int64(2))}) == {"a": [1.5, 2]}
+
+
+# ------------------------------------------------------------------------------- with the lung_keras layers
+
+
+def _big_albu_policy():
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.1),
+            A.Rotate(limit=15, border_mode=2, fill_mask=0),
+            A.Affine(scale=(0.9, 1.1), translate_percent=0.05, shear={"x": 3}, p=0.7),
+            A.ElasticTransform(alpha=30, sigma=5, p=0.2),
+            A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=(-0.2, 0.3)),
+            A.RandomGamma(gamma_limit=(90, 110)),
+            A.GaussNoise(std_range=(0.01, 0.05)),
+            A.GaussianBlur(blur_limit=(3, 7), sigma_limit=(0.3, 1.2)),
+            A.OneOf([A.HorizontalFlip(p=1.0), A.RandomGamma(p=0.5)], p=0.3),
+        ],
+        p=0.9,
+    )
+
+
+def _strip(config):
+    """Layer config without names and seeds (which Albumentations does not carry)."""
+    if isinstance(config, dict):
+        return {k: _strip(v) for k, v in config.items() if k not in ("name", "seed")}
+    if isinstance(config, list):
+        return [_strip(v) for v in config]
+    return config
+
+
+def _configs(compose):
+    import keras
+
+    return _strip(keras.saving.serialize_keras_object(compose))
+
+
+def test_from_albumentations_builds_equivalent_layers():
+    compose = bridge.from_albumentations(_big_albu_policy(), seed=3)
+    assert type(compose).__name__ == "Compose" and compose.p == 0.9
+    names = [type(t).__name__ for t in compose.transforms]
+    assert names == [
+        "HorizontalFlip", "VerticalFlip", "Rotate", "Affine", "ElasticTransform", "RandomBrightnessContrast",
+        "RandomGamma", "GaussNoise", "GaussianBlur", "OneOf",
+    ]
+    rotate = compose.transforms[2]
+    assert tuple(rotate.limit) == (-15.0, 15.0) and rotate.border_mode == 2 and rotate.p == 0.5
+
+
+def test_round_trip_albumentations_preserves_every_argument():
+    a = _big_albu_policy()
+    back = bridge.to_albumentations(bridge.from_albumentations(a))
+    assert isinstance(back, A.Compose)
+    assert bridge._jsonable(back.to_dict()) == bridge._jsonable(a.to_dict())
+
+
+def test_round_trip_keras_preserves_every_argument():
+    compose = bridge.from_albumentations(_big_albu_policy())
+    again = bridge.from_albumentations(bridge.to_albumentations(compose))
+    assert _configs(again) == _configs(compose)
+
+
+def test_single_transform_is_wrapped_in_compose():
+    compose = bridge.from_albumentations(A.Rotate(limit=10, p=1.0))
+    assert type(compose).__name__ == "Compose" and compose.p == 1.0
+    assert [type(t).__name__ for t in compose.transforms] == ["Rotate"]
+
+
+def test_save_policy_json_equals_albumentations_save(tmp_path):
+    a = _big_albu_policy()
+    compose = bridge.from_albumentations(a)
+    buffer = io.StringIO()
+    A.save(a, buffer)  # A.save to a buffer writes indent=2 JSON, as save_policy does
+    ours = bridge.save_policy(compose, tmp_path / "policy.json")
+    assert ours.read_text() == buffer.getvalue()
+    A.save(a, str(tmp_path / "a.json"))  # A.save to a path writes compact JSON: same content
+    assert json.loads(ours.read_text()) == json.loads((tmp_path / "a.json").read_text())
+
+
+def test_save_policy_yaml_equals_albumentations_save(tmp_path):
+    a = _big_albu_policy()
+    A.save(a, str(tmp_path / "a.yaml"), data_format="yaml")
+    ours = bridge.save_policy(bridge.from_albumentations(a), tmp_path / "ours.yml")
+    assert ours.read_text() == (tmp_path / "a.yaml").read_text()
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_load_policy_reads_albumentations_files(tmp_path, fmt):
+    a = _big_albu_policy()
+    path = tmp_path / f"a.{fmt}"
+    A.save(a, str(path), data_format=fmt)
+    loaded = bridge.load_policy(path)
+    assert _configs(loaded) == _configs(bridge.from_albumentations(a))
+    # and what we write, Albumentations reads back to the same pipeline
+    ours = bridge.save_policy(loaded, tmp_path / f"ours.{fmt}")
+    assert bridge._jsonable(A.load(str(ours), data_format=fmt).to_dict()) == bridge._jsonable(a.to_dict())
+
+
+def test_load_policy_reads_keras_config_json(tmp_path):
+    import keras
+
+    compose = bridge.from_albumentations(_big_albu_policy(), seed=5)
+    path = bridge.save_policy(compose, tmp_path / "keras.json", data_format="keras")
+    assert "class_name" in json.loads(path.read_text())
+    loaded = bridge.load_policy(path)
+    assert keras.saving.serialize_keras_object(loaded)["config"]["seed"] == 5
+    assert _configs(loaded) == _configs(compose)
+    # same seed -> same draws
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1)).astype("uint8")
+    a = keras.ops.convert_to_numpy(loaded(images, training=True))
+    b = keras.ops.convert_to_numpy(bridge.load_policy(path)(images, training=True))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_load_policy_rejects_other_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"hello": 1}')
+    with pytest.raises(ValueError, match="neither an Albumentations policy"):
+        bridge.load_policy(path)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        bridge.load_policy(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    "transform,match",
+    [
+        [A.Compose([A.HorizontalFlip(), A.CLAHE()]), r"Unsupported Albumentations transform 'CLAHE'.*Supported transforms:.*GaussianBlur"],
+        [A.Compose([A.Sequential([A.HorizontalFlip()])]), "Unsupported Albumentations transform 'Sequential'"],
+        [A.Rotate(crop_border=True), "crop_border"],
+        [A.Rotate(interpolation=2), "interpolation"],  # cv2.INTER_CUBIC
+        [A.Affine(fit_output=True), "fit_output"],
+        [A.ElasticTransform(noise_distribution="uniform", approximate=True, same_dxdy=True, keypoint_remapping_method="direct"), None],
+    ],
+)
+def test_unsupported_transforms_and_arguments(transform, match):
+    if match is None:  # every one of these is implemented: no error
+        bridge.from_albumentations(transform)
+        return
+    with pytest.raises(ValueError, match=match):
+        bridge.from_albumentations(transform)
+
+
+def test_bbox_params_are_rejected():
+    a = A.Compose([A.HorizontalFlip()], bbox_params=A.BboxParams(format="pascal_voc"))
+    with pytest.raises(ValueError, match="bbox_params"):
+        bridge.from_albumentations(a)
+
+
+def test_load_policy_without_albumentations(tmp_path):
+    """A.save files load into layers where albumentations/cv2 are absent (a runtime install)."""
+    A.save(_big_albu_policy(), str(tmp_path / "p.json"))
+    code = (
+        "import sys; sys.modules['albumentations'] = None; sys.modules['cv2'] = None\n"
+        "from lung_keras.augment import bridge\n"
+        f"c = bridge.load_policy({str(tmp_path / 'p.json')!r})\n"
+        "print(len(c.transforms), bridge.policy_to_dict(c)['transform']['transforms'][2]['limit'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "KERAS_BACKEND": "jax"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "10 [-15.0, 15.0]"
