@@ -1,0 +1,43 @@
+"""lung_keras.augment: Albumentations-semantics augmentation as Keras 3 layers.
+
+Every layer takes a tensor or a dict `{"images", "segmentation_masks"}`
+(rank 3 or 4, channels last, uint8 or float in [0, 1]), draws its parameters
+once per sample (shared by image and mask), and is the identity at inference.
+Argument names, defaults and meaning follow Albumentations 2.0.8.
+
+Geometric: `HorizontalFlip`, `VerticalFlip`, `Rotate`, `Affine`, `ElasticTransform`.
+Photometric: `RandomBrightnessContrast`, `RandomGamma`, `GaussNoise`, `GaussianBlur`.
+Containers: `Compose` (fused execution), `OneOf`.
+Training: `AugmentedModel(model, policy)` augments (x, y) in `train_step` only.
+Kernels: `lung_keras.augment.functional`.
+"""
+
+from lung_keras.augment import functional
+from lung_keras.augment.affine import Affine
+from lung_keras.augment.augmented_model import AugmentedModel
+from lung_keras.augment.compose import Compose
+from lung_keras.augment.elastic_transform import ElasticTransform
+from lung_keras.augment.gauss_noise import GaussNoise
+from lung_keras.augment.gaussian_blur import GaussianBlur
+from lung_keras.augment.horizontal_flip import HorizontalFlip
+from lung_keras.augment.one_of import OneOf
+from lung_keras.augment.random_brightness_contrast import RandomBrightnessContrast
+from lung_keras.augment.random_gamma import RandomGamma
+from lung_keras.augment.rotate import Rotate
+from lung_keras.augment.vertical_flip import VerticalFlip
+
+__all__ = [
+    "Affine",
+    "AugmentedModel",
+    "Compose",
+    "ElasticTransform",
+    "GaussNoise",
+    "GaussianBlur",
+    "HorizontalFlip",
+    "OneOf",
+    "RandomBrightnessContrast",
+    "RandomGamma",
+    "Rotate",
+    "VerticalFlip",
+    "functional",
+]

@@ -1,0 +1,358 @@
+"""Base classes shared by the augmentation layers (private; use the public layers).
+
+Life of one call `layer(data, training=True)`:
+
+1. `data` is a tensor `(H, W, C)` / `(B, H, W, C)` or a dict with `"images"` and
+   optionally `"segmentation_masks"` (same rank as the images, or without the
+   channel axis); other dict entries pass through untouched.
+2. `get_random_transformation(data, training, seed)` draws every random
+   parameter once per sample (a dict of `(B, ...)` tensors; `"apply"` is the
+   per-sample Bernoulli(`p`) draw). The same dict drives images and masks.
+3. `transform_images(images, transformation)` and
+   `transform_segmentation_masks(masks, transformation)` apply it; they are
+   pure (no randomness) and accept rank 3 or rank 4 inputs.
+
+Seeds: a layer owns a `keras.random.SeedGenerator(seed)`; two layers built with
+the same integer `seed` produce the same draws. `get_random_transformation`
+also takes an explicit `seed` (int or `SeedGenerator`).
+"""
+
+import keras
+from keras import ops
+
+from lung_keras.augment import functional as F
+from lung_keras.augment import _validation as V
+
+
+class SeedStream:
+    """Hands out seeds for successive random draws of one transformation.
+
+    Wraps a `keras.random.SeedGenerator` (each draw advances it) or a Python
+    int (each draw gets a distinct derived int, so draws stay independent).
+    """
+
+    def __init__(self, seed, drives_children=True):
+        self.seed = seed
+        self.count = 0
+        # Containers hand this stream to their children only when it comes
+        # from an explicit seed; otherwise children use their own generators.
+        self.drives_children = drives_children
+
+    def next(self):
+        if isinstance(self.seed, keras.random.SeedGenerator):
+            return self.seed
+        self.count += 1
+        return (int(self.seed) * 1_000_003 + self.count * 7_919 + 17) % (2**31 - 1)
+
+
+def data_info(images):
+    """Static/dynamic facts about a batched `(B, H, W, C)` image tensor."""
+    shape = ops.shape(images)
+    return {
+        "batch": shape[0],
+        "height": shape[1],
+        "width": shape[2],
+        "channels": images.shape[-1] if images.shape[-1] is not None else shape[3],
+        "dtype": images.dtype,
+        "max_value": F.max_value_for_dtype(images.dtype),
+        "images": images,
+    }
+
+
+def _rank(x):
+    return len(x.shape)
+
+
+def _same_spatial(a, b):
+    for da, db in zip(a.shape[1:3], b.shape[1:3]):
+        if da is not None and db is not None and da != db:
+            return False
+    return True
+
+
+def _images_of(data):
+    if isinstance(data, dict):
+        if "images" not in data:
+            raise ValueError(
+                'Dict inputs must contain an "images" entry (and optionally '
+                f'"segmentation_masks"). Received: keys={sorted(data)}'
+            )
+        return data["images"]
+    return data
+
+
+def batched_images(images):
+    images = ops.convert_to_tensor(images) if not hasattr(images, "shape") else images
+    rank = _rank(images)
+    if rank == 3:
+        return ops.expand_dims(images, 0), True
+    if rank == 4:
+        return images, False
+    raise ValueError(
+        f"Images must be rank 3 (H, W, C) or rank 4 (B, H, W, C), channels last. Received: shape={tuple(images.shape)}"
+    )
+
+
+class BaseAugmentation(keras.layers.Layer):
+    """Common machinery of every lung_keras augmentation layer (see module doc)."""
+
+    #: resamples pixel positions (images with `interpolation`, masks with `mask_interpolation`)
+    geometric = False
+    #: pointwise photometric op that Compose can fuse into one pass
+    elementwise = False
+
+    def __init__(self, p=0.5, seed=None, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.p = V.check_probability(p)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+        # All state (the seed generator) exists now; nothing depends on shapes.
+        self.built = True
+
+    # ------------------------------------------------------------------ sampling
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Draw this layer's per-sample parameters for a batch.
+
+        Args:
+            data: image tensor (rank 3 or 4) or dict with `"images"`.
+            training: when False, returns None (identity).
+            seed: None (use the layer's SeedGenerator), an int or a
+                `keras.random.SeedGenerator`.
+
+        Returns:
+            dict of per-sample tensors (see the class docstring for the keys);
+            always contains `"apply"`: `(B,)` bool.
+        """
+        if not training:
+            return None
+        images, _ = batched_images(_images_of(data))
+        return self.random_transformation(data_info(images), self._seed_stream(seed))
+
+    def _seed_stream(self, seed):
+        if isinstance(seed, SeedStream):
+            return seed
+        if seed is None:
+            return SeedStream(self.generator, drives_children=self.seed is not None)
+        if isinstance(seed, keras.random.SeedGenerator) or (
+            isinstance(seed, int) and not isinstance(seed, bool)
+        ):
+            return SeedStream(seed)
+        raise ValueError(f"`seed` must be None, an int or a keras.random.SeedGenerator. Received: seed={seed!r}")
+
+    def random_transformation(self, info, seeds=None, apply=None, gate=None):
+        """Internal sampling entry point used by the layer and by containers.
+
+        `apply` forces the per-sample apply flags (used by OneOf); otherwise
+        Bernoulli(`p`) is drawn and AND-ed with `gate` (an enclosing
+        container's flags).
+        """
+        if seeds is None:
+            seeds = SeedStream(self.generator, drives_children=self.seed is not None)
+        if apply is None:
+            apply = self._bernoulli(info, seeds)
+            if gate is not None:
+                apply = ops.logical_and(apply, gate)
+        params = self.sample_parameters(info, seeds)
+        return self.finalize_transformation(params, apply, info)
+
+    def _bernoulli(self, info, seeds):
+        batch = info["batch"]
+        if self.p >= 1.0:
+            return ops.ones((batch,), dtype="bool")
+        if self.p <= 0.0:
+            return ops.zeros((batch,), dtype="bool")
+        u = keras.random.uniform((batch,), 0.0, 1.0, seed=seeds.next())
+        return u < self.p
+
+    def sample_parameters(self, info, seeds):
+        """Subclasses: draw raw per-sample parameters (dict of `(B, ...)` tensors)."""
+        return {}
+
+    def finalize_transformation(self, params, apply, info):
+        """Subclasses: fold `apply` into derived tensors (identity where False)."""
+        out = dict(params)
+        out["apply"] = apply
+        return out
+
+    @staticmethod
+    def _uniform(info, low, high, seeds, shape=None):
+        shape = (info["batch"],) if shape is None else shape
+        if low == high:
+            return ops.full(shape, float(low), dtype="float32")
+        return keras.random.uniform(shape, float(low), float(high), seed=seeds.next())
+
+    # ------------------------------------------------------------------ applying
+
+    def transform_images(self, images, transformation):
+        """Apply `transformation` to images (rank 3 or 4, same dtype returned)."""
+        if transformation is None:
+            return images
+        images, unbatched = batched_images(images)
+        out = self._transform_images(images, transformation)
+        return out[0] if unbatched else out
+
+    def transform_segmentation_masks(self, masks, transformation):
+        """Apply `transformation` to masks (rank 3 or 4, dtype kept)."""
+        if transformation is None:
+            return masks
+        masks, unbatched = batched_images(masks)
+        out = self._transform_masks(masks, transformation)
+        return out[0] if unbatched else out
+
+    def _transform_images(self, images, transformation):
+        raise NotImplementedError
+
+    def _transform_masks(self, masks, transformation):
+        return masks
+
+    # ---------------------------------------------------------------------- call
+
+    def call(self, data, training=None):
+        if not training:
+            return data
+        return self._augment(data, self.random_transformation, self._transform_images, self._transform_masks)
+
+    def _augment(self, data, sampler, image_fn, mask_fn):
+        is_dict = isinstance(data, dict)
+        images = _images_of(data)
+        images, unbatched = batched_images(images)
+        masks = data.get("segmentation_masks") if is_dict else None
+        mask_squeeze = False
+        if masks is not None:
+            if _rank(masks) == (2 if unbatched else 3):
+                masks = ops.expand_dims(masks, -1)
+                mask_squeeze = True
+            if unbatched:
+                masks = ops.expand_dims(masks, 0)
+            if _rank(masks) != 4 or not _same_spatial(masks, images):
+                raise ValueError(
+                    "segmentation_masks must have the rank of the images, or one less (no channel "
+                    f"axis). Received: segmentation_masks.shape={tuple(masks.shape)}"
+                )
+        info = data_info(images)
+        transformation = sampler(info, self._seed_stream(None))
+        out_images = image_fn(images, transformation)
+        out_masks = mask_fn(masks, transformation) if masks is not None else None
+        if unbatched:
+            out_images = out_images[0]
+            out_masks = out_masks[0] if out_masks is not None else None
+        if mask_squeeze:
+            out_masks = out_masks[..., 0]
+        if not is_dict:
+            return out_images
+        result = dict(data)
+        result["images"] = out_images
+        if out_masks is not None:
+            result["segmentation_masks"] = out_masks
+        return result
+
+    # ------------------------------------------------------------------- shapes
+
+    def build(self, input_shape=None):
+        # No weights; only the SeedGenerator state created in __init__.
+        for layer in getattr(self, "transforms", []):
+            if not layer.built:
+                layer.build(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, data, training=None):
+        return keras.tree.map_structure(
+            lambda x: keras.KerasTensor(x.shape, dtype=x.dtype), data
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"p": self.p, "seed": self.seed})
+        return config
+
+
+class PhotometricAugmentation(BaseAugmentation):
+    """Image-only layer: masks pass through untouched.
+
+    Subclasses implement `apply_float(x, transformation, dtype)`: float32
+    value-unit images `(B, H, W, C)` in, float32 out (already clipped and, for
+    integer dtypes, quantized like Albumentations), honouring
+    `transformation["apply"]`.
+    """
+
+    #: integer rounding Albumentations uses for this op ("floor" = uint8 LUT / astype)
+    rounding = "floor"
+
+    def apply_float(self, x, transformation, dtype):
+        raise NotImplementedError
+
+    def _transform_images(self, images, transformation):
+        x = F.to_float(images)
+        y = self.apply_float(x, transformation, images.dtype)
+        return F.from_float(y, images.dtype, self.rounding)
+
+    @staticmethod
+    def _where_applied(apply, new, old):
+        return ops.where(ops.reshape(apply, (-1, 1, 1, 1)), new, old)
+
+
+class GeometricAugmentation(BaseAugmentation):
+    """Layer that moves pixels; images and masks share one sampling grid.
+
+    Subclasses implement `geometric_ops(transformation, height, width)`
+    returning a list of `("affine", (B, 3, 3) output->input matrix)` /
+    `("field", (B, H, W, 2) displacement)` pairs that are already identity for
+    samples whose `"apply"` is False.
+    """
+
+    geometric = True
+
+    def __init__(
+        self,
+        interpolation=1,
+        border_mode=0,
+        fill=0,
+        fill_mask=0,
+        mask_interpolation=0,
+        p=0.5,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(p=p, seed=seed, **kwargs)
+        self.interpolation = V.check_interpolation(interpolation)
+        self.mask_interpolation = V.check_interpolation(mask_interpolation, "mask_interpolation")
+        self.border_mode = V.check_border_mode(border_mode)
+        self.fill = V.check_fill(fill)
+        self.fill_mask = V.check_fill(fill_mask, "fill_mask")
+
+    def resample_key(self):
+        """Resampling settings; consecutive steps with equal keys fuse in Compose."""
+        return (self.interpolation, self.border_mode, self.fill, self.fill_mask, self.mask_interpolation)
+
+    def geometric_ops(self, transformation, height, width):
+        raise NotImplementedError
+
+    def _transform_images(self, images, transformation):
+        shape = ops.shape(images)
+        geo = self.geometric_ops(transformation, shape[1], shape[2])
+        return F.warp(images, geo, self.interpolation, self.border_mode, self.fill)
+
+    def _transform_masks(self, masks, transformation):
+        shape = ops.shape(masks)
+        geo = self.geometric_ops(transformation, shape[1], shape[2])
+        return F.warp(masks, geo, self.mask_interpolation, self.border_mode, self.fill_mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "interpolation": self.interpolation,
+                "border_mode": self.border_mode,
+                "fill": V.to_config_value(self.fill),
+                "fill_mask": V.to_config_value(self.fill_mask),
+                "mask_interpolation": self.mask_interpolation,
+            }
+        )
+        return config

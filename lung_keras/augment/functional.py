@@ -1,0 +1,667 @@
+"""Pure tensor kernels behind `lung_keras.augment` (keras.ops only, backend agnostic).
+
+Every function here is stateless and jit friendly: no randomness, no Python
+branching on tensor values, only `keras.ops`. The layers sample parameters and
+dispatch to these kernels.
+
+Conventions (shared by all layers and by the transformation dicts they return):
+
+* Images are channels-last. Batched kernels take `(B, H, W, C)` tensors.
+* Arithmetic happens in float32 "value units": a uint8 image keeps its 0..255
+  values, a float image is assumed to lie in [0, 1] (Albumentations'
+  `MAX_VALUES_BY_DTYPE`). `max_value_for_dtype` gives the maximum.
+* Pixel coordinates follow OpenCV: `x` is the column, `y` the row, pixel centres
+  sit on integer coordinates and the image centre is `((W - 1) / 2, (H - 1) / 2)`.
+* A *pixel-coordinate matrix* is a `(B, 3, 3)` float32 matrix that maps
+  homogeneous **output** pixel coordinates `(x, y, 1)` to **input** pixel
+  coordinates (an inverse map, like `cv2.WARP_INVERSE_MAP`). Albumentations
+  stores the forward (input -> output) matrix and lets `cv2.warpAffine` invert
+  it; `invert_affine` converts between the two.
+* A *displacement field* is a `(B, H, W, 2)` float32 tensor `(dx, dy)` in pixels:
+  output pixel `(x, y)` reads input `(x + dx, y + dy)` (Albumentations'
+  `map_x = x + dx`, `map_y = y + dy` for `cv2.remap`).
+* A *geometric op list* is a list of `("affine", matrix)` and
+  `("field", displacement)` pairs in application order (first applied first);
+  `warp_coordinates` composes it into one sampling grid.
+
+OpenCV codes used as arguments: interpolation `0` nearest, `1` linear; border
+`0` constant, `1` replicate, `2` reflect, `3` wrap, `4` reflect_101.
+"""
+
+import math
+
+import numpy as np
+from keras import ops
+
+INTER_NEAREST = 0
+INTER_LINEAR = 1
+SUPPORTED_INTERPOLATIONS = (INTER_NEAREST, INTER_LINEAR)
+
+BORDER_CONSTANT = 0
+BORDER_REPLICATE = 1
+BORDER_REFLECT = 2
+BORDER_WRAP = 3
+BORDER_REFLECT_101 = 4
+SUPPORTED_BORDER_MODES = (
+    BORDER_CONSTANT,
+    BORDER_REPLICATE,
+    BORDER_REFLECT,
+    BORDER_WRAP,
+    BORDER_REFLECT_101,
+)
+
+# OpenCV < 5 quantized sampling positions to 1/32 pixel (INTER_BITS = 5)
+# before bilinear interpolation; OpenCV 5 (used by Albumentations 2.0.8 here)
+# samples float positions exactly. `sample(..., subpixel=True)` emulates the
+# old behaviour.
+CV2_SUBPIXEL_STEPS = 32.0
+
+_COORD_LIMIT = 1.0e6
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def max_value_for_dtype(dtype):
+    """Maximum pixel value Albumentations assumes for `dtype` (255 uint8, 1.0 float)."""
+    name = _dtype_name(dtype)
+    if name == "uint8":
+        return 255.0
+    if name == "uint16":
+        return 65535.0
+    if "float" in name:
+        return 1.0
+    raise ValueError(
+        "Images must be uint8, uint16 or floating point (values in [0, 1]). "
+        f"Received: dtype={name}"
+    )
+
+
+def is_integer_dtype(dtype):
+    name = _dtype_name(dtype)
+    return "int" in name or name == "bool"
+
+
+def _dtype_name(dtype):
+    name = getattr(dtype, "name", None)
+    if name is None:
+        name = str(dtype)
+    return name.replace("tf.", "").replace("torch.", "")
+
+
+def to_float(x):
+    """Cast to float32 value units (no rescaling)."""
+    return ops.cast(x, "float32")
+
+
+def from_float(x, dtype, rounding="round"):
+    """Cast float32 value units back to `dtype`.
+
+    Integer dtypes are clipped to their range and rounded (`"round"`: half to
+    even, like OpenCV's `saturate_cast` in warps and filters) or truncated
+    (`"floor"`, like Albumentations' uint8 look-up tables and `astype`).
+    """
+    name = _dtype_name(dtype)
+    if name == "bool":
+        return ops.cast(x > 0.5, "bool")
+    if is_integer_dtype(dtype):
+        x = quantize(x, dtype, rounding)
+    return ops.cast(x, dtype)
+
+
+def quantize(x, dtype, rounding="round"):
+    """Snap float32 values to what `dtype` can hold, staying float32.
+
+    For integer dtypes: clip to the dtype range then round half to even or floor.
+    Float dtypes are returned unchanged.
+    """
+    name = _dtype_name(dtype)
+    if not is_integer_dtype(dtype) or name == "bool":
+        return x
+    info = np.iinfo(name)
+    if rounding == "floor":
+        x = ops.floor(x)
+    else:
+        x = ops.round(x)
+    return ops.clip(x, float(info.min), float(info.max))
+
+
+# ------------------------------------------------------------------------ matrices
+
+
+def identity_matrices(batch_size):
+    """`(B, 3, 3)` identity pixel-coordinate matrices."""
+    eye = ops.eye(3, dtype="float32")
+    return ops.tile(eye[None], (batch_size, 1, 1))
+
+
+def _stack_matrix(rows):
+    """Build `(B, 3, 3)` from a 3x3 nested list of `(B,)` tensors / scalars."""
+    ref = None
+    for row in rows:
+        for v in row:
+            if not isinstance(v, (int, float)):
+                ref = v
+                break
+        if ref is not None:
+            break
+    ones = ops.ones_like(ref)
+    stacked = [
+        ops.stack([v * ones if isinstance(v, (int, float)) else v for v in row], axis=-1)
+        for row in rows
+    ]
+    return ops.stack(stacked, axis=-2)
+
+
+def invert_affine(matrix):
+    """Invert `(B, 3, 3)` affine matrices (last row `[0, 0, 1]`) in closed form."""
+    a = matrix[:, 0, 0]
+    b = matrix[:, 0, 1]
+    c = matrix[:, 0, 2]
+    d = matrix[:, 1, 0]
+    e = matrix[:, 1, 1]
+    f = matrix[:, 1, 2]
+    det = a * e - b * d
+    ia = e / det
+    ib = -b / det
+    id_ = -d / det
+    ie = a / det
+    ic = -(ia * c + ib * f)
+    if_ = -(id_ * c + ie * f)
+    return _stack_matrix([[ia, ib, ic], [id_, ie, if_], [0.0, 0.0, 1.0]])
+
+
+def albumentations_affine_matrix(
+    height,
+    width,
+    rotate,
+    scale_x,
+    scale_y,
+    shear_x,
+    shear_y,
+    translate_x,
+    translate_y,
+):
+    """Albumentations' **forward** (input -> output) affine matrix, batched.
+
+    Exactly `fgeometric.create_affine_transformation_matrix` of Albumentations
+    2.0.8, fed the way `A.Affine` / `A.Rotate` feed it:
+    `C @ T @ Sh @ R @ S @ C^-1` about the centre `C = ((W-1)/2, (H-1)/2)`.
+
+    Args:
+        height, width: image size (ints or scalar tensors).
+        rotate: `(B,)` degrees; positive turns the content counter-clockwise
+            on screen (like `cv2.getRotationMatrix2D`).
+        scale_x, scale_y: `(B,)` scale factors.
+        shear_x, shear_y: `(B,)` shear in degrees **as the user specifies it**
+            (Albumentations negates the sampled shear before building the
+            matrix; this function does the same).
+        translate_x, translate_y: `(B,)` translation in pixels.
+
+    Returns:
+        `(B, 3, 3)` float32 forward matrix. Use `invert_affine` for the
+        output -> input pixel-coordinate matrix the layers expose.
+    """
+    rotate = ops.cast(rotate, "float32")
+    cx = ops.cast(width, "float32") / 2.0 - 0.5
+    cy = ops.cast(height, "float32") / 2.0 - 0.5
+    rad = rotate * (math.pi / 180.0)
+    cos = ops.cos(rad)
+    sin = ops.sin(rad)
+    tx = ops.tan(-ops.cast(shear_x, "float32") * (math.pi / 180.0))
+    ty = ops.tan(-ops.cast(shear_y, "float32") * (math.pi / 180.0))
+    sx = ops.cast(scale_x, "float32")
+    sy = ops.cast(scale_y, "float32")
+    # A = Sh @ R @ S   (2x2 linear part)
+    # R = [[cos, sin], [-sin, cos]], S = diag(sx, sy), Sh = [[1, tx], [ty, 1]]
+    r00 = cos * sx
+    r01 = sin * sy
+    r10 = -sin * sx
+    r11 = cos * sy
+    a00 = r00 + tx * r10
+    a01 = r01 + tx * r11
+    a10 = ty * r00 + r10
+    a11 = ty * r01 + r11
+    # M = C @ T @ A @ C^-1  ->  translation = A @ (-c) + t + c
+    t0 = -(a00 * cx + a01 * cy) + ops.cast(translate_x, "float32") + cx
+    t1 = -(a10 * cx + a11 * cy) + ops.cast(translate_y, "float32") + cy
+    return _stack_matrix([[a00, a01, t0], [a10, a11, t1], [0.0, 0.0, 1.0]])
+
+
+def rotation_matrix(angle, height, width):
+    """Output -> input pixel-coordinate matrix of `A.Rotate` for `angle` degrees `(B,)`."""
+    angle = ops.cast(angle, "float32")
+    zeros = ops.zeros_like(angle)
+    ones = ops.ones_like(angle)
+    forward = albumentations_affine_matrix(
+        height, width, angle, ones, ones, zeros, zeros, zeros, zeros
+    )
+    return invert_affine(forward)
+
+
+def horizontal_flip_matrix(batch_size, width):
+    """Output -> input matrix of a left-right flip: `x_in = (W - 1) - x_out`."""
+    w1 = ops.cast(width, "float32") - 1.0
+    ones = ops.ones((batch_size,), dtype="float32")
+    return _stack_matrix([[-ones, 0.0, w1 * ones], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def vertical_flip_matrix(batch_size, height):
+    """Output -> input matrix of an up-down flip: `y_in = (H - 1) - y_out`."""
+    h1 = ops.cast(height, "float32") - 1.0
+    ones = ops.ones((batch_size,), dtype="float32")
+    return _stack_matrix([[1.0, 0.0, 0.0], [0.0, -ones, h1 * ones], [0.0, 0.0, 1.0]])
+
+
+def select_matrix(condition, matrix):
+    """`matrix` where `condition` `(B,)` is True, identity elsewhere."""
+    eye = ops.eye(3, dtype="float32")[None]
+    return ops.where(condition[:, None, None], matrix, eye)
+
+
+# ------------------------------------------------------------------------- sampling
+
+
+def border_index(index, size, border_mode):
+    """Map integer indices into `[0, size)` like `cv2.borderInterpolate`.
+
+    Returns `(index, valid)`; `valid` is False only for `BORDER_CONSTANT`
+    positions outside the image (the caller substitutes the fill value).
+    """
+    size = ops.cast(size, index.dtype)
+    if border_mode == BORDER_CONSTANT:
+        valid = ops.logical_and(index >= 0, index < size)
+        return ops.clip(index, 0, size - 1), valid
+    if border_mode == BORDER_REPLICATE:
+        return ops.clip(index, 0, size - 1), None
+    if border_mode == BORDER_WRAP:
+        return ops.mod(index, size), None
+    if border_mode == BORDER_REFLECT:
+        period = 2 * size
+        m = ops.mod(index, period)
+        return ops.where(m < size, m, period - 1 - m), None
+    if border_mode == BORDER_REFLECT_101:
+        period = ops.maximum(2 * size - 2, 1)
+        m = ops.mod(index, period)
+        return ops.where(m < size, m, period - m), None
+    raise ValueError(
+        f"border_mode must be one of {SUPPORTED_BORDER_MODES}. Received: border_mode={border_mode}"
+    )
+
+
+def _fill_tensor(fill, channels, dtype):
+    if isinstance(fill, (list, tuple)):
+        fill = list(fill)
+        if len(fill) == 1:
+            fill = fill[0]
+        else:
+            return ops.cast(ops.convert_to_tensor(fill), dtype)
+    return ops.cast(ops.convert_to_tensor(fill), dtype)
+
+
+def sample(
+    images,
+    x,
+    y,
+    interpolation=INTER_LINEAR,
+    border_mode=BORDER_CONSTANT,
+    fill=0.0,
+    subpixel=False,
+):
+    """Gather-based resampling of a batch at arbitrary input coordinates.
+
+    Args:
+        images: `(B, H, W, C)` tensor. Linear interpolation needs a float dtype;
+            nearest works on any dtype and returns exact input values.
+        x, y: `(B, Ho, Wo)` float32 input pixel coordinates to read.
+        interpolation: `0` nearest (round half to even, as cv2.warpAffine in
+            OpenCV 5) or `1` bilinear.
+        border_mode: OpenCV border code, see module docstring.
+        fill: scalar or per-channel sequence used for `BORDER_CONSTANT`.
+        subpixel: quantize positions to 1/32 pixel before bilinear weighting,
+            like OpenCV < 5 (default False: exact float bilinear, OpenCV 5).
+
+    Returns:
+        `(B, Ho, Wo, C)` tensor with the dtype of `images`.
+    """
+    shape = ops.shape(images)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    out_shape = ops.shape(x)
+    flat = ops.reshape(images, (-1, channels))
+    base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
+    x = ops.clip(x, -_COORD_LIMIT, _COORD_LIMIT)
+    y = ops.clip(y, -_COORD_LIMIT, _COORD_LIMIT)
+    fill_value = _fill_tensor(fill, channels, images.dtype)
+
+    def gather(xi, yi):
+        xi, vx = border_index(xi, width, border_mode)
+        yi, vy = border_index(yi, height, border_mode)
+        idx = ops.reshape(base + yi * width + xi, (-1,))
+        values = ops.take(flat, idx, axis=0)
+        values = ops.reshape(values, (out_shape[0], out_shape[1], out_shape[2], channels))
+        if vx is not None:
+            valid = ops.logical_and(vx, vy)[..., None]
+            values = ops.where(valid, values, fill_value)
+        return values
+
+    if interpolation == INTER_NEAREST:
+        xi = ops.cast(ops.round(x), "int32")
+        yi = ops.cast(ops.round(y), "int32")
+        return gather(xi, yi)
+    if interpolation != INTER_LINEAR:
+        raise ValueError(
+            f"interpolation must be one of {SUPPORTED_INTERPOLATIONS}. "
+            f"Received: interpolation={interpolation}"
+        )
+    if subpixel:
+        x = ops.round(x * CV2_SUBPIXEL_STEPS) / CV2_SUBPIXEL_STEPS
+        y = ops.round(y * CV2_SUBPIXEL_STEPS) / CV2_SUBPIXEL_STEPS
+    x0f = ops.floor(x)
+    y0f = ops.floor(y)
+    fx = (x - x0f)[..., None]
+    fy = (y - y0f)[..., None]
+    x0 = ops.cast(x0f, "int32")
+    y0 = ops.cast(y0f, "int32")
+    x1 = x0 + 1
+    y1 = y0 + 1
+    v00 = gather(x0, y0)
+    v01 = gather(x1, y0)
+    v10 = gather(x0, y1)
+    v11 = gather(x1, y1)
+    top = v00 + fx * (v01 - v00)
+    bottom = v10 + fx * (v11 - v10)
+    return top + fy * (bottom - top)
+
+
+def pixel_grid(height, width):
+    """Float32 output pixel coordinates: `xs` `(1, 1, W)` and `ys` `(1, H, 1)`."""
+    xs = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, -1))
+    ys = ops.reshape(ops.arange(height, dtype="float32"), (1, -1, 1))
+    return xs, ys
+
+
+def apply_matrix_to_coordinates(matrix, x, y):
+    """Map coordinates `(B, H, W)` (or broadcastable) through `(B, 3, 3)` matrices."""
+    m = ops.reshape(matrix, (-1, 9, 1, 1))
+    new_x = m[:, 0] * x + m[:, 1] * y + m[:, 2]
+    new_y = m[:, 3] * x + m[:, 4] * y + m[:, 5]
+    return new_x, new_y
+
+
+def warp_coordinates(geometric_ops, height, width):
+    """Compose a geometric op list into one output -> input sampling grid.
+
+    Args:
+        geometric_ops: list of `("affine", (B, 3, 3) matrix)` and
+            `("field", (B, H, W, 2) displacement)` in application order
+            (the first op is applied to the image first). Consecutive affine
+            matrices are multiplied; a field is bilinearly sampled (replicate
+            border) at the coordinates produced by the ops after it.
+        height, width: output (= input) image size.
+
+    Returns:
+        `(x, y)`, each `(B, H, W)` float32: where every output pixel reads the
+        original input.
+    """
+    xs, ys = pixel_grid(height, width)
+    x = y = None
+    pending = None
+    for kind, value in reversed(list(geometric_ops)):
+        if kind == "affine":
+            pending = value if pending is None else ops.matmul(value, pending)
+        elif kind == "field":
+            if x is None and pending is None:
+                x = xs + value[..., 0]
+                y = ys + value[..., 1]
+                continue
+            if x is None:
+                x, y = apply_matrix_to_coordinates(pending, xs, ys)
+            elif pending is not None:
+                x, y = apply_matrix_to_coordinates(pending, x, y)
+            pending = None
+            d = sample(
+                value,
+                x,
+                y,
+                interpolation=INTER_LINEAR,
+                border_mode=BORDER_REPLICATE,
+                subpixel=False,
+            )
+            x = x + d[..., 0]
+            y = y + d[..., 1]
+        else:
+            raise ValueError(f"Unknown geometric op kind. Received: kind={kind}")
+    if x is None:
+        if pending is None:
+            raise ValueError("warp_coordinates needs at least one op. Received: geometric_ops=[]")
+        return apply_matrix_to_coordinates(pending, xs, ys)
+    if pending is not None:
+        x, y = apply_matrix_to_coordinates(pending, x, y)
+    return x, y
+
+
+def warp(
+    images,
+    geometric_ops,
+    interpolation=INTER_LINEAR,
+    border_mode=BORDER_CONSTANT,
+    fill=0.0,
+    rounding="round",
+):
+    """Resample `(B, H, W, C)` images once through a geometric op list.
+
+    Linear interpolation is computed in float32 and cast back to the input
+    dtype (integers rounded half to even, like OpenCV 5); nearest gathers the
+    input values themselves, so the output values are a subset of the input
+    values plus `fill`.
+    """
+    shape = ops.shape(images)
+    x, y = warp_coordinates(geometric_ops, shape[1], shape[2])
+    if interpolation == INTER_NEAREST:
+        if _dtype_name(images.dtype) == "bool":
+            out = sample(ops.cast(images, "uint8"), x, y, INTER_NEAREST, border_mode, fill)
+            return ops.cast(out, "bool")
+        return sample(images, x, y, INTER_NEAREST, border_mode, fill)
+    out = sample(to_float(images), x, y, interpolation, border_mode, fill)
+    return from_float(out, images.dtype, rounding)
+
+
+# ---------------------------------------------------------------------- photometric
+
+
+def brightness_contrast(x, alpha, beta, max_value):
+    """`clip(x * alpha + beta, 0, max_value)` per sample (Albumentations' multiply_add).
+
+    `alpha`, `beta`: `(B,)` (beta in value units). Contrast is about 0, not
+    about the mean.
+    """
+    alpha = ops.reshape(ops.cast(alpha, "float32"), (-1, 1, 1, 1))
+    beta = ops.reshape(ops.cast(beta, "float32"), (-1, 1, 1, 1))
+    return ops.clip(x * alpha + beta, 0.0, max_value)
+
+
+def gamma(x, gamma_value, max_value):
+    """`max_value * (x / max_value) ** gamma` per sample (`gamma_value` `(B,)`)."""
+    g = ops.reshape(ops.cast(gamma_value, "float32"), (-1, 1, 1, 1))
+    normalized = ops.maximum(x, 0.0) / max_value
+    return ops.power(normalized, g) * max_value
+
+
+def add_noise(x, noise, max_value):
+    """`clip(x + noise, 0, max_value)`; `noise` in value units, broadcastable to x."""
+    return ops.clip(x + noise, 0.0, max_value)
+
+
+def resize_bilinear(images, height, width):
+    """cv2.resize(INTER_LINEAR) semantics (half-pixel centres, replicate edges)."""
+    shape = ops.shape(images)
+    in_h = ops.cast(shape[1], "float32")
+    in_w = ops.cast(shape[2], "float32")
+    xs, ys = pixel_grid(height, width)
+    x = (xs + 0.5) * (in_w / ops.cast(width, "float32")) - 0.5
+    y = (ys + 0.5) * (in_h / ops.cast(height, "float32")) - 0.5
+    x = ops.broadcast_to(x, (shape[0], height, width))
+    y = ops.broadcast_to(y, (shape[0], height, width))
+    return sample(images, x, y, INTER_LINEAR, BORDER_REPLICATE, subpixel=False)
+
+
+# ---------------------------------------------------------------------------- blur
+
+
+def gaussian_kernel_size(sigma, ksize):
+    """Kernel size Albumentations' `GaussianBlur` uses (`create_gaussian_kernel_1d`).
+
+    `ksize == 0` -> `int(sigma * 3.5) * 2 + 1`; even sizes are bumped to odd.
+    Works on Python numbers and on tensors.
+    """
+    if isinstance(sigma, (int, float)) and isinstance(ksize, (int, float)):
+        size = int(sigma * 3.5) * 2 + 1 if ksize == 0 else int(ksize)
+        return size + 1 if size % 2 == 0 else size
+    sigma = ops.cast(sigma, "float32")
+    ksize = ops.cast(ksize, "int32")
+    auto = ops.cast(ops.floor(sigma * 3.5), "int32") * 2 + 1
+    size = ops.where(ksize == 0, auto, ksize)
+    return size + ops.cast(ops.mod(size, 2) == 0, "int32")
+
+
+def gaussian_kernels(sigma, size, max_size):
+    """Per-sample normalized 1D Gaussian kernels, zero padded to `max_size` taps.
+
+    Args:
+        sigma: `(B,)` standard deviations.
+        size: `(B,)` int32 odd kernel sizes (<= `max_size`).
+        max_size: static odd int.
+
+    Returns:
+        `(B, max_size)` float32; tap `k` sits at offset `k - max_size // 2`.
+    """
+    radius = max_size // 2
+    offsets = ops.arange(-radius, radius + 1, dtype="float32")[None, :]
+    sigma = ops.maximum(ops.cast(sigma, "float32"), 1e-6)[:, None]
+    half = ops.cast(ops.cast(size, "int32") // 2, "float32")[:, None]
+    weights = ops.exp(-0.5 * ops.square(offsets / sigma))
+    weights = ops.where(ops.abs(offsets) <= half, weights, 0.0)
+    return weights / ops.sum(weights, axis=1, keepdims=True)
+
+
+def _pad_axis(images, radius, axis, border_mode):
+    size = ops.shape(images)[axis]
+    idx = ops.arange(-radius, size + radius, dtype="int32")
+    idx, _ = border_index(idx, size, border_mode)
+    return ops.take(images, idx, axis=axis)
+
+
+def separable_blur(images, kernels, border_mode=BORDER_REFLECT_101):
+    """Convolve each sample with its own separable kernel (`cv2.sepFilter2D`).
+
+    The batch is folded into the channel axis so one depthwise convolution per
+    axis handles per-sample kernels.
+
+    Args:
+        images: `(B, H, W, C)` float32.
+        kernels: `(B, K)` float32, K odd (static), symmetric.
+        border_mode: OpenCV border code (Albumentations uses reflect_101).
+
+    Returns:
+        `(B, H, W, C)` float32.
+    """
+    ksize = kernels.shape[-1]
+    radius = ksize // 2
+    shape = ops.shape(images)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    static_c = images.shape[-1]
+    if static_c is None:
+        raise ValueError("separable_blur needs a static channel count. Received: channels=None")
+    padded = _pad_axis(images, radius, 1, border_mode)
+    padded = _pad_axis(padded, radius, 2, border_mode)
+    # (B, Hp, Wp, C) -> (1, Hp, Wp, B * C)
+    folded = ops.transpose(padded, (1, 2, 0, 3))
+    hp = height + 2 * radius
+    wp = width + 2 * radius
+    folded = ops.reshape(folded, (1, hp, wp, -1))
+    per_channel = ops.repeat(kernels, static_c, axis=0)  # (B*C, K)
+    kx = ops.reshape(ops.transpose(per_channel), (1, ksize, -1, 1))
+    ky = ops.reshape(ops.transpose(per_channel), (ksize, 1, -1, 1))
+    out = ops.depthwise_conv(folded, kx, strides=1, padding="valid")
+    out = ops.depthwise_conv(out, ky, strides=1, padding="valid")
+    out = ops.reshape(out, (height, width, batch, channels))
+    return ops.transpose(out, (2, 0, 1, 3))
+
+
+def cv2_gaussian_kernel(sigma, ksize=0):
+    """`cv2.getGaussianKernel(ksize, sigma)` for float data, as numpy.
+
+    `ksize <= 0` -> `round(sigma * 8 + 1) | 1` (OpenCV's rule for float32).
+    """
+    if ksize <= 0:
+        ksize = int(round(sigma * 8 + 1)) | 1
+    x = np.arange(ksize, dtype=np.float64) - (ksize - 1) / 2.0
+    w = np.exp(-(x**2) / (2.0 * sigma * sigma))
+    return (w / w.sum()).astype(np.float32)
+
+
+def replicate_blur_matrix(size, kernel):
+    """`(n, n)` matrix applying a 1D kernel with replicate border: `out = K @ signal`.
+
+    Built with keras.ops so `size` may be dynamic. Row `i` holds the weight of
+    every source index `j` after folding out-of-range taps onto the edge
+    pixels (`cv2.BORDER_REPLICATE`).
+    """
+    k = np.asarray(kernel, dtype=np.float32)
+    radius = (k.shape[0] - 1) // 2
+    cdf = np.concatenate([[0.0], np.cumsum(k)]).astype(np.float32)
+    cdf_t = ops.convert_to_tensor(cdf)
+    k_t = ops.convert_to_tensor(k)
+    i = ops.arange(size, dtype="int32")[:, None]
+    j = ops.arange(size, dtype="int32")[None, :]
+    d = j - i
+    inside = ops.abs(d) <= radius
+    interior = ops.where(inside, ops.take(k_t, ops.clip(d + radius, 0, 2 * radius)), 0.0)
+    last = size - 1
+    # mass of taps k with i + k <= 0  -> sum_{k=-r}^{-i} w  = cdf[-i + r + 1]
+    left = ops.take(cdf_t, ops.clip(-i + radius + 1, 0, 2 * radius + 1))
+    # mass of taps k with i + k >= n-1 -> 1 - cdf[(n-1-i) - 1 + r + 1]
+    right = 1.0 - ops.take(cdf_t, ops.clip(last - i + radius, 0, 2 * radius + 1))
+    is_first = ops.cast(j == 0, "float32")
+    is_last = ops.cast(j == last, "float32")
+    middle = (1.0 - is_first) * (1.0 - is_last)
+    return interior * middle + left * is_first + right * is_last
+
+
+def elastic_displacement(noise, alpha, sigma, approximate=False, same_dxdy=False):
+    """Albumentations' `generate_displacement_fields` from given noise, batched.
+
+    Args:
+        noise: `(B, H, W, 2)` float32 noise already normalized as Albumentations
+            does (gaussian divided by the per-sample max |value|, or uniform in
+            [-1, 1]). With `same_dxdy` only `[..., 0]` is used.
+        alpha: displacement scale (pixels).
+        sigma: Gaussian smoothing sigma (pixels).
+        approximate: 17x17 kernel instead of OpenCV's automatic size.
+        same_dxdy: one field for both axes.
+
+    Returns:
+        `(B, H, W, 2)` displacement `(dx, dy)` in pixels.
+
+    Like Albumentations, the two fields are stacked vertically into one
+    `(2H, W)` array before `cv2.GaussianBlur(..., BORDER_REPLICATE)`, so the
+    vertical smoothing runs across the dx/dy seam.
+    """
+    kernel = cv2_gaussian_kernel(float(sigma), 17 if approximate else 0)
+    shape = ops.shape(noise)
+    height, width = shape[1], shape[2]
+    if same_dxdy:
+        fields = noise[..., :1]
+        rows = height
+    else:
+        # (B, H, W, 2) -> (B, 2H, W, 1): dx rows then dy rows
+        fields = ops.concatenate([noise[..., :1], noise[..., 1:2]], axis=1)
+        rows = 2 * height
+    kv = replicate_blur_matrix(rows, kernel)
+    kh = replicate_blur_matrix(width, kernel)
+    blurred = ops.einsum("ij,bjwc->biwc", kv, fields)
+    blurred = ops.einsum("kw,bhwc->bhkc", kh, blurred)
+    blurred = blurred * float(alpha)
+    if same_dxdy:
+        return ops.concatenate([blurred, blurred], axis=-1)
+    return ops.concatenate([blurred[:, :height], blurred[:, height:]], axis=-1)

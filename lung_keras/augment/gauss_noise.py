@@ -1,0 +1,125 @@
+"""GaussNoise layer."""
+
+import keras
+from keras import ops
+
+from lung_keras.augment import functional as F
+from lung_keras.augment import _validation as V
+from lung_keras.augment._base import PhotometricAugmentation
+
+
+@keras.saving.register_keras_serializable(package="lung_keras")
+class GaussNoise(PhotometricAugmentation):
+    """Add Gaussian noise with a random std and mean per sample; masks untouched.
+
+    `std ~ U(std_range)`, `mean ~ U(mean_range)`, both as fractions of the
+    dtype maximum (255 for uint8, 1.0 for float); the result is clipped to
+    `[0, max]`.
+
+    Args:
+        std_range: range of the noise standard deviation, fractions in
+            [0, 1]. Default: `(0.2, 0.44)`.
+        mean_range: range of the noise mean, fractions in [-1, 1].
+            Default: `(0.0, 0.0)`.
+        per_channel: independent noise per channel if True, one noise map
+            shared by all channels otherwise. Default: True.
+        noise_scale_factor: in (0, 1]; below 1 the noise is drawn at
+            `int(H * f) x int(W * f)` and resized bilinearly (cv2.resize
+            semantics), giving coarser noise. Default: 1.
+        p: probability of adding noise to each sample. Default: 0.5.
+        seed: int or None; seeds the layer's `keras.random.SeedGenerator`.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Transformation dict (`get_random_transformation`):
+        `"apply"`: `(B,)` bool.
+        `"std"`, `"mean"`: `(B,)` sampled fractions.
+        `"noise"`: `(B, H, W, C)` (or `(B, H, W, 1)` when `per_channel=False`)
+        float32 noise as a *fraction of max value* (`N(mean, std)`), i.e. the
+        value added is `noise * max_value`.
+
+    Albumentations equivalent:
+        `A.GaussNoise(std_range=(0.2, 0.44), mean_range=(0.0, 0.0),
+        per_channel=True, noise_scale_factor=1, p=0.5)`. Same parameter
+        distributions and formula `clip(x + noise * max)`; uint8 results are
+        truncated like Albumentations' `astype(uint8)`. Noise values come from
+        Keras' RNG (distribution parity only).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from lung_keras.augment import GaussNoise
+    >>> layer = GaussNoise(std_range=(0.05, 0.05), p=1.0, seed=0)
+    >>> out = layer(np.full((2, 32, 32, 1), 0.5, "float32"), training=True)
+    >>> 0.03 < float(np.std(np.asarray(out))) < 0.07
+    True
+    """
+
+    elementwise = True
+
+    def __init__(
+        self,
+        std_range=(0.2, 0.44),
+        mean_range=(0.0, 0.0),
+        per_channel=True,
+        noise_scale_factor=1,
+        p=0.5,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(p=p, seed=seed, **kwargs)
+        if not (isinstance(std_range, (list, tuple)) and len(std_range) == 2):
+            raise ValueError(f"`std_range` must be a pair (low, high). Received: std_range={std_range!r}")
+        if not (isinstance(mean_range, (list, tuple)) and len(mean_range) == 2):
+            raise ValueError(f"`mean_range` must be a pair (low, high). Received: mean_range={mean_range!r}")
+        self.std_range = V.check_bounds(V.as_pair(std_range, "std_range", "fixed"), "std_range", 0.0, 1.0)
+        self.mean_range = V.check_bounds(V.as_pair(mean_range, "mean_range", "fixed"), "mean_range", -1.0, 1.0)
+        self.per_channel = V.check_bool(per_channel, "per_channel")
+        if (
+            isinstance(noise_scale_factor, bool)
+            or not isinstance(noise_scale_factor, (int, float))
+            or not 0 < noise_scale_factor <= 1
+        ):
+            raise ValueError(
+                f"`noise_scale_factor` must be in (0, 1]. Received: noise_scale_factor={noise_scale_factor!r}"
+            )
+        self.noise_scale_factor = float(noise_scale_factor)
+
+    def sample_parameters(self, info, seeds):
+        std = self._uniform(info, *self.std_range, seeds)
+        mean = self._uniform(info, *self.mean_range, seeds)
+        channels = info["channels"] if self.per_channel else 1
+        height, width = info["height"], info["width"]
+        if self.noise_scale_factor < 1.0:
+            small_h = _scaled(height, self.noise_scale_factor)
+            small_w = _scaled(width, self.noise_scale_factor)
+        else:
+            small_h, small_w = height, width
+        noise = keras.random.normal((info["batch"], small_h, small_w, channels), seed=seeds.next())
+        noise = noise * ops.reshape(std, (-1, 1, 1, 1)) + ops.reshape(mean, (-1, 1, 1, 1))
+        if self.noise_scale_factor < 1.0:
+            noise = F.resize_bilinear(noise, height, width)
+        return {"std": std, "mean": mean, "noise": noise}
+
+    def apply_float(self, x, transformation, dtype):
+        max_value = F.max_value_for_dtype(dtype)
+        y = F.add_noise(x, ops.cast(transformation["noise"], "float32") * max_value, max_value)
+        y = F.quantize(y, dtype, self.rounding)
+        return self._where_applied(transformation["apply"], y, x)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "std_range": list(self.std_range),
+                "mean_range": list(self.mean_range),
+                "per_channel": self.per_channel,
+                "noise_scale_factor": self.noise_scale_factor,
+            }
+        )
+        return config
+
+
+def _scaled(size, factor):
+    if isinstance(size, int):
+        return max(1, int(size * factor))
+    return ops.maximum(1, ops.cast(ops.floor(ops.cast(size, "float32") * factor), "int32"))
