@@ -297,3 +297,18 @@ def test_logic_functions_on_provider(trained):
     assert png.startswith(b"\x89PNG")
     with pytest.raises(errors.NotFoundError):
         plugin_lib.read_samples(provider, CTX, "", "augmented", "segmentation", step=7)
+
+
+def test_unreadable_blob_key_gets_a_hint_not_a_crash(trained):
+    """TensorBoard's Rust data server rejects blob keys of runs named with '"'; say what to do."""
+    _, _, provider, _ = trained
+
+    class _RustLike:
+        def __getattr__(self, name):
+            return getattr(provider, name)
+
+        def read_blob(self, ctx=None, *, blob_key):
+            raise errors.InvalidArgumentError("failed to parse blob key: BadJson")
+
+    with pytest.raises(errors.NotFoundError, match="--load_fast=false"):
+        plugin_lib.read_samples(_RustLike(), CTX, "", "baseline", "segmentation")

@@ -142,10 +142,22 @@ def _pick(datums, step, exact):
     return min(datums, key=lambda d: (abs(d.step - step), d.step))
 
 
+def _read_blob(provider, ctx, blob_key):
+    try:
+        return provider.read_blob(ctx, blob_key=blob_key)
+    except errors.InvalidArgumentError as e:
+        # TensorBoard's Rust data server (--load_fast) cannot decode blob keys of
+        # runs or tags whose names need JSON escaping (a '"' or '\\').
+        raise errors.NotFoundError(
+            f"TensorBoard could not read this data ({e}); if the run name contains "
+            "'\"' or '\\', rename the run directory or start TensorBoard with --load_fast=false"
+        ) from e
+
+
 def _read_manifest(provider, ctx, datum):
     if not datum.values:
         raise errors.NotFoundError(f"step {datum.step} holds no data")
-    raw = provider.read_blob(ctx, blob_key=datum.values[0].blob_key)
+    raw = _read_blob(provider, ctx, datum.values[0].blob_key)
     try:
         manifest = json.loads(bytes(raw).decode("utf-8"))
         samples = manifest["samples"]
@@ -231,7 +243,7 @@ def read_image(provider, ctx, experiment_id, run, tag, step, index, kind):
     if index >= metadata.num_samples(len(datum.values)):
         raise errors.NotFoundError(f"no sample {index} at step {step}")
     blob = datum.values[metadata.blob_index(index, kind)]
-    data = bytes(provider.read_blob(ctx, blob_key=blob.blob_key))
+    data = bytes(_read_blob(provider, ctx, blob.blob_key))
     if not data.startswith(_PNG_MAGIC):
         raise errors.NotFoundError("stored blob is not a PNG")
     return data

@@ -303,7 +303,11 @@ async function loadData() {
       data = {mode: 'single', ...body};
     }
   } catch (e) {
-    if (requestId === state.requestId) setStatus(e.message, true);
+    if (requestId === state.requestId) {
+      state.data = null;
+      ui.gallery.replaceChildren(); // never leave another run's samples under an error
+      setStatus(e.message, true);
+    }
     return;
   }
   if (requestId !== state.requestId) return; // a newer request superseded this one
@@ -454,7 +458,7 @@ async function drawCard(card) {
       canvas.getContext('2d').putImageData(out, 0, 0);
       canvas.dataset.drawn = state.overlay;
     } catch (e) {
-      canvas.dataset.drawn = 'error';
+      canvas.dataset.drawn = 'failed';
     }
   }
 }
