@@ -55,8 +55,9 @@ def as_binary_mask(mask, threshold=0.5):
     """Returns a boolean (H, W) mask.
 
     - bool: as is.
-    - integers: 0/1 or 0/255 masks -> `> 0` scaled by 255 when max > 1, then `> threshold`.
-    - floats: probabilities, `> threshold` (values above 1 are taken as 0..255).
+    - integers: 0/1 or 0/255 masks (divided by 255 when max > 1), then `>= threshold`.
+    - floats: probabilities, foreground where `>= threshold` (the convention
+      of `lung_keras.metrics`); values above 1 are taken as 0..255.
     - a trailing channel axis > 1 (one-hot or per-class probabilities, as in the
       TensorFlow tutorial) -> argmax, foreground = any class other than 0.
     """
@@ -73,7 +74,7 @@ def as_binary_mask(mask, threshold=0.5):
     m = m.astype("float32")
     if m.max(initial=0.0) > 1.0:
         m = m / 255.0
-    return m > threshold
+    return m >= threshold
 
 
 def dice_np(true, pred, empty_score=1.0):

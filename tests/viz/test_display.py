@@ -27,7 +27,8 @@ def _shown(ax):
 MASK_CASES = [
     [np.array([[0, 255], [255, 0]], "uint8"), [[0, 1], [1, 0]]],  # 0/255 PNG mask
     [np.array([[0, 1], [1, 0]], "int32"), [[0, 1], [1, 0]]],  # 0/1 labels
-    [np.array([[0.2, 0.7], [0.51, 0.5]], "float32")[..., None], [[0, 1], [1, 0]]],  # probs, > 0.5
+    # probabilities: foreground where >= 0.5, as lung_keras.metrics counts it
+    [np.array([[0.2, 0.7], [0.5, 0.49]], "float32")[..., None], [[0, 1], [1, 0]]],
     [np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.3, 0.7], [0.6, 0.4]]]), [[0, 1], [1, 0]]],  # per-class, argmax
     [np.array([[True, False], [False, False]])[None, ..., None], [[1, 0], [0, 0]]],  # batch of 1
 ]
@@ -78,10 +79,10 @@ def test_display_tutorial_style_panels_and_overlay(tmp_path):
     fig = display([image[..., None], mask, pred], path=path)
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes][:3] == ["Input Image", "True Mask", "Predicted Mask"]
-    expected_dice = dice_np(mask > 0, pred[..., 0] > 0.5)
+    expected_dice = dice_np(mask > 0, pred[..., 0] >= 0.5)
     assert axes[3].get_title() == f"Overlay (Dice {expected_dice:.3f})"
     np.testing.assert_array_equal(_shown(axes[1]), mask > 0)
-    np.testing.assert_array_equal(_shown(axes[2]), pred[..., 0] > 0.5)
+    np.testing.assert_array_equal(_shown(axes[2]), pred[..., 0] >= 0.5)
     # overlay: image + one fill per mask, an outline per mask, legend true/pred
     assert len(axes[3].get_images()) == 3
     assert [t.get_text() for t in axes[3].get_legend().get_texts()] == ["true", "pred"]
