@@ -90,7 +90,7 @@ def tensorboard(segmentation_logs, tmp_path_factory):
                 log.seek(0)
                 pytest.fail("tensorboard did not serve the segmentation runs in 90 s:\n" + log.read()[-3000:])
             time.sleep(0.5)
-        yield url, result
+        yield url, result, logdir
     finally:
         proc.terminate()
         try:
@@ -195,7 +195,7 @@ def _dice_text(value):
 
 
 def test_gallery_shows_logged_samples_with_their_dice(tensorboard, browser):
-    url, result = tensorboard
+    url, result, _ = tensorboard
     cards = _open(browser, url, "baseline")
     assert len(cards) == len(result["ids"])
     shown = {c["id"]: c["dice"] for c in _cards(browser)}
@@ -208,7 +208,7 @@ def test_sorting_puts_worst_first_and_filters_narrow_the_gallery(tensorboard, br
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    url, result = tensorboard
+    url, result, _ = tensorboard
     _open(browser, url, "baseline")
     dice = dict(zip(result["ids"], result["baseline"][1]))
     order = [c["id"] for c in _cards(browser)]
@@ -231,7 +231,7 @@ def test_step_slider_shows_the_earlier_epoch(tensorboard, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    url, result = tensorboard
+    url, result, _ = tensorboard
     _open(browser, url, "baseline")
     assert "step 1 (2/2)" in browser.find_element(By.ID, "seg-step-label").text
     browser.find_element(By.ID, "seg-step").send_keys(Keys.HOME)
@@ -245,7 +245,7 @@ def test_error_map_overlay_marks_false_negatives(tensorboard, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    url, _ = tensorboard
+    url, _, _ = tensorboard
     _open(browser, url, "baseline")
     Select(browser.find_element(By.ID, "seg-overlay")).select_by_value("error")
     _wait_drawn(browser, overlay="error")
@@ -264,7 +264,7 @@ def test_run_comparison_shows_both_runs_and_dice_difference(tensorboard, browser
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    url, result = tensorboard
+    url, result, _ = tensorboard
     _open(browser, url, "baseline")
     Select(browser.find_element(By.ID, "seg-compare")).select_by_value("augmented")
     _wait(browser, lambda d: "B: augmented" in d.find_element(By.ID, "seg-status").text,
@@ -287,7 +287,7 @@ def test_run_comparison_shows_both_runs_and_dice_difference(tensorboard, browser
 def test_odd_names_render_as_text_not_html(tensorboard, browser):
     from selenium.webdriver.common.by import By
 
-    url, _ = tensorboard
+    url, _, _ = tensorboard
     _open(browser, url, ODD_RUN)
     options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#seg-run option")]
     assert ODD_RUN in options
@@ -295,3 +295,38 @@ def test_odd_names_render_as_text_not_html(tensorboard, browser):
     assert ids == [ODD_SAMPLE, "plain"]
     assert browser.find_elements(By.CSS_SELECTOR, "#seg-root img, #seg-root b, #seg-root i") == []
     assert browser.execute_script("return window.__xss === undefined")
+
+
+def test_growing_log_appears_after_refresh(tensorboard, browser):
+    """A run that starts and grows while the page is open shows up, and its new step is followed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, _, logdir = tensorboard
+    _open(browser, url, "baseline")
+    rng = np.random.default_rng(1)
+
+    def batch():
+        return (rng.random((2, 16, 16)), rng.random((2, 16, 16)) > 0.5, rng.random((2, 16, 16)),
+                ["live_a", "live_b"], rng.random(2))
+
+    def refreshed_until(condition, message):
+        def check(d):
+            d.find_element(By.ID, "seg-refresh").click()
+            return condition(d)
+        return _wait(browser, check, message, timeout=60)
+
+    with summary.SegmentationWriter(logdir / "live") as w:
+        w.write(0, *batch())
+        w.flush()
+        refreshed_until(lambda d: d.find_elements(By.CSS_SELECTOR, '#seg-run option[value="live"]'),
+                        "new run never listed")
+        Select(browser.find_element(By.ID, "seg-run")).select_by_value("live")
+        _wait(browser, lambda d: "run live \u00b7 step 0" in d.find_element(By.ID, "seg-status").text,
+              "new run not shown")
+        w.write(1, *batch())
+        w.flush()
+        refreshed_until(lambda d: "run live \u00b7 step 1" in d.find_element(By.ID, "seg-status").text,
+                        "new step not followed")
+    assert "step 1 (2/2)" in browser.find_element(By.ID, "seg-step-label").text
+    assert sorted(c["id"] for c in _cards(browser)) == ["live_a", "live_b"]
