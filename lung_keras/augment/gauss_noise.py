@@ -40,8 +40,9 @@ class GaussNoise(PhotometricAugmentation):
     Albumentations equivalent:
         `A.GaussNoise(std_range=(0.2, 0.44), mean_range=(0.0, 0.0),
         per_channel=True, noise_scale_factor=1, p=0.5)`. Same parameter
-        distributions and formula `clip(x + noise * max)`; uint8 results are
-        truncated like Albumentations' `astype(uint8)`. Noise values come from
+        distributions and formula `clip(x + noise * max)`; for uint8 the noise
+        is truncated toward zero before the addition, exactly as albucore
+        does, so injected noise gives identical pixels. Noise values come from
         Keras' RNG (distribution parity only).
 
     Example:
@@ -102,7 +103,11 @@ class GaussNoise(PhotometricAugmentation):
 
     def apply_float(self, x, transformation, dtype):
         max_value = F.max_value_for_dtype(dtype)
-        y = F.add_noise(x, ops.cast(transformation["noise"], "float32") * max_value, max_value)
+        noise = ops.cast(transformation["noise"], "float32") * max_value
+        if F.is_integer_dtype(dtype):
+            # albucore adds an array to a uint8 image after truncating it toward 0
+            noise = ops.sign(noise) * ops.floor(ops.abs(noise))
+        y = F.add_noise(x, noise, max_value)
         y = F.quantize(y, dtype, self.rounding)
         return self._where_applied(transformation["apply"], y, x)
 
