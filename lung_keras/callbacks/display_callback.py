@@ -134,7 +134,10 @@ class DisplayCallback(keras.callbacks.Callback):
             `lung_keras_tb`; an `ImportError` with install instructions is
             raised at construction when it is missing).
         batch_size: batch size for `model.predict`.
-        dpi: resolution of the grid images.
+        renderer: `"fast"` (numpy + PIL, `lung_keras.viz.segmentation_grid_array`,
+            milliseconds per sample) or `"matplotlib"` (`segmentation_grid`,
+            contour lines, about a second per epoch for a few samples).
+        dpi: resolution of the matplotlib grid images.
 
     Example:
     ```python
@@ -157,6 +160,7 @@ class DisplayCallback(keras.callbacks.Callback):
         write_images=True,
         write_plugin=True,
         batch_size=None,
+        renderer="fast",
         dpi=72,
     ):
         super().__init__()
@@ -170,6 +174,8 @@ class DisplayCallback(keras.callbacks.Callback):
             raise ValueError(f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}")
         if not 0.0 < float(threshold) < 1.0:
             raise ValueError(f"threshold must be in (0, 1). Received: threshold={threshold}")
+        if renderer not in ("fast", "matplotlib"):
+            raise ValueError(f"renderer must be 'fast' or 'matplotlib'. Received: renderer={renderer!r}")
         if not (write_images or write_plugin):
             raise ValueError("Nothing to write: write_images and write_plugin are both False.")
         images, masks = to_numpy(samples[0]), to_numpy(samples[1])
@@ -199,6 +205,7 @@ class DisplayCallback(keras.callbacks.Callback):
         self.write_images = bool(write_images)
         self.write_plugin = bool(write_plugin)
         self.batch_size = batch_size
+        self.renderer = renderer
         self.dpi = dpi
         self._plugin_summary = _import_plugin_summary() if self.write_plugin else None
         self._writer = None
@@ -222,6 +229,7 @@ class DisplayCallback(keras.callbacks.Callback):
         """Predicts (unless `predictions` is given) and writes one step; returns the per-sample Dice."""
         from tensorboard.compat.proto import summary_pb2
 
+        from lung_keras.viz.fast_grid import segmentation_grid_array
         from lung_keras.viz.grid import grid_to_array
         from lung_keras.viz.grid import segmentation_grid
 
@@ -234,12 +242,16 @@ class DisplayCallback(keras.callbacks.Callback):
         summary = summary_pb2.Summary()
         if self.write_images:
             for i, (sid, tag) in enumerate(zip(self.sample_ids, self.image_tags())):
-                fig = segmentation_grid(
-                    self.images[i : i + 1], self.masks[i : i + 1], probs[i : i + 1], ids=[sid], dice=[dice[i]],
-                    threshold=self.threshold, dpi=self.dpi, panel_size=2.0, title=f"epoch {step + 1}",
-                )
+                args = (self.images[i : i + 1], self.masks[i : i + 1], probs[i : i + 1])
+                if self.renderer == "fast":
+                    rgb = segmentation_grid_array(*args, ids=[sid], dice=[dice[i]], threshold=self.threshold)
+                else:
+                    rgb = grid_to_array(segmentation_grid(
+                        *args, ids=[sid], dice=[dice[i]], threshold=self.threshold, dpi=self.dpi, panel_size=2.0,
+                        title=f"epoch {step + 1}",
+                    ))
                 summary.value.append(
-                    _image_summary_value(tag, grid_to_array(fig), description=f"image | mask | prediction | overlay of {sid}")
+                    _image_summary_value(tag, rgb, description=f"image | true mask | prediction | overlay of {sid}")
                 )
         if self.write_plugin:
             summary.value.extend(

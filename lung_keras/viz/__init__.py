@@ -10,6 +10,8 @@ from lung_keras.viz._arrays import as_display_image
 from lung_keras.viz._arrays import dice_np
 from lung_keras.viz.display import display
 from lung_keras.viz.display import show_predictions
+from lung_keras.viz.fast_grid import overlay_array
+from lung_keras.viz.fast_grid import segmentation_grid_array
 from lung_keras.viz.grid import grid_to_array
 from lung_keras.viz.grid import segmentation_grid
 from lung_keras.viz.history import load_history

@@ -106,7 +106,7 @@ def test_images_only_without_plugin(tmp_path, monkeypatch):
     x, y = _data(n=2)
     with pytest.raises(ImportError, match="pip install -e tensorboard_plugins/lung_keras_tb"):
         DisplayCallback((x, y), tmp_path)
-    cb = DisplayCallback((x, y), tmp_path, sample_ids=["a", "b"], write_plugin=False)
+    cb = DisplayCallback((x, y), tmp_path, sample_ids=["a", "b"], write_plugin=False, renderer="matplotlib")
     cb.log_samples(7, predictions=y)  # perfect prediction
     np.testing.assert_allclose(cb.last_dice, [1.0, 1.0])
     cb.close()
@@ -121,6 +121,7 @@ def test_images_only_without_plugin(tmp_path, monkeypatch):
         [{"sample_ids": ["a"]}, "one sample id"],
         [{"threshold": 1.0}, "threshold"],
         [{"write_images": False, "write_plugin": False}, "Nothing to write"],
+        [{"renderer": "svg"}, "renderer"],
     ],
 )
 def test_ill_options(tmp_path, kwargs, match):

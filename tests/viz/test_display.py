@@ -173,3 +173,30 @@ def test_show_predictions_from_tf_dataset():
     figs = show_predictions(_ThresholdModel(), ds.batch(2), num=3)
     assert len(figs) == 3
     assert [ax.get_title() for ax in figs[0].get_axes()][:3] == ["Input Image", "True Mask", "Predicted Mask"]
+
+
+def test_segmentation_grid_array_layout_and_colours():
+    from lung_keras.viz import overlay_array
+    from lung_keras.viz import segmentation_grid_array
+
+    image, mask = _sample()  # 32 x 32 -> scale 4 -> 128 px panels
+    pred = np.zeros_like(mask)
+    arr = segmentation_grid_array(image[None], mask[None], pred[None].astype("float32"), ids=["a"])
+    assert arr.dtype == np.uint8
+    assert arr.shape == (16 + 128, 4 * 128 + 3 * 4, 3)
+    assert (arr[:16] < 128).any()  # caption text drawn
+    panel = lambda c: arr[16:, c * 132 : c * 132 + 128]  # noqa: E731
+    np.testing.assert_array_equal(panel(1)[::4, ::4, 0] > 0, mask > 0)  # true mask panel, upscaled
+    assert panel(2).max() == 0  # empty prediction
+    ov = overlay_array(image, mask > 0, None)
+    outline = (mask > 0) & ~np.roll(mask > 0, 1, 0)  # top edge pixels are on the outline
+    np.testing.assert_array_equal(ov[outline][0], [0, 208, 0])
+    inside = (mask > 0) & ~_outline_pixels(mask > 0)
+    assert (ov[inside][:, 1] > ov[inside][:, 0]).all()  # green tint inside the true mask
+    outside = mask == 0
+    np.testing.assert_array_equal(ov[outside][:, 0], (image * 255).astype(np.uint8)[outside])  # untouched
+
+
+def _outline_pixels(m):
+    p = np.pad(m, 1)
+    return m & ~(p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:])
