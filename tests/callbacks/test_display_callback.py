@@ -136,6 +136,7 @@ JAX_SCRIPT = textwrap.dedent(
     import numpy as np
     import keras
     from lung_keras.callbacks import DisplayCallback
+    import lung_keras.report, lung_keras.stats, lung_keras.viz  # noqa: F401  (all import without TF)
 
     assert keras.backend.backend() == "jax"
     rng = np.random.default_rng(0)
