@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+import augment_checks as C
+from lung_keras.augment import GaussNoise
+
+
+def factory(**kw):
+    kw.setdefault("std_range", (0.05, 0.1))
+    return GaussNoise(**kw)
+
+
+def test_serialization():
+    C.check_serialization(factory)
+
+
+def test_symbolic_and_eager():
+    C.check_symbolic_and_eager(factory)
+
+
+def test_shapes_and_dtypes():
+    C.check_shapes_and_dtypes(factory)
+    C.check_shapes_and_dtypes(lambda **kw: factory(per_channel=False, noise_scale_factor=0.5, **kw))
+
+
+def test_inference_identity():
+    C.check_inference_identity(factory)
+
+
+def test_seeds():
+    C.check_seeds(factory)
+
+
+def test_p():
+    C.check_p(factory)
+    C.check_p_frequency(factory)
+
+
+def test_mask_untouched():
+    C.check_mask_untouched(factory)
+
+
+# [noise fraction, input, expected]; uint8 noise is truncated toward 0 before adding (albucore)
+TEST_CASES = [
+    [0.1, np.array([0.5, 0.95], "float32"), np.array([0.6, 1.0], "float32")],
+    [0.1, np.array([100, 250], "uint8"), np.array([125, 255], "uint8")],  # +25.5 -> +25
+    [-0.1, np.array([100, 10], "uint8"), np.array([75, 0], "uint8")],  # -25.5 -> -25
+]
+
+
+@pytest.mark.parametrize("noise, x, expected", TEST_CASES)
+def test_injected_transformation(noise, x, expected):
+    layer = GaussNoise(p=1.0)
+    t = {
+        "apply": np.array([True]),
+        "std": np.array([0.1], "float32"),
+        "mean": np.array([0.0], "float32"),
+        "noise": np.full((1, 1, x.size, 1), noise, "float32"),
+    }
+    out = C.to_np(layer.transform_images(x.reshape(1, 1, -1, 1), t))
+    assert out.dtype == x.dtype
+    np.testing.assert_allclose(out.reshape(-1), expected, atol=1e-6)
+
+
+def test_noise_statistics():
+    n = 8
+    t = GaussNoise(std_range=(0.1, 0.1), mean_range=(0.05, 0.05), p=1.0, seed=0).get_random_transformation(
+        np.zeros((n, 32, 32, 3), "uint8")
+    )
+    assert set(t) == {"apply", "std", "mean", "noise"}
+    noise = C.to_np(t["noise"])
+    assert noise.shape == (n, 32, 32, 3)
+    assert abs(noise.std() - 0.1) < 0.005 and abs(noise.mean() - 0.05) < 0.005
+    shared = GaussNoise(per_channel=False, p=1.0, seed=0).get_random_transformation(np.zeros((2, 8, 8, 3), "uint8"))
+    assert C.to_np(shared["noise"]).shape == (2, 8, 8, 1)
+    coarse = GaussNoise(noise_scale_factor=0.25, p=1.0, seed=0).get_random_transformation(np.zeros((2, 32, 32, 1)))
+    c = C.to_np(coarse["noise"])
+    # drawn at 8x8 and resized: neighbouring pixels are strongly correlated
+    assert np.corrcoef(c[:, :, :-1].ravel(), c[:, :, 1:].ravel())[0, 1] > 0.8
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"std_range": (0.2, 1.5)}, r"Received: std_range=\(0.2, 1.5\)"),
+        ({"std_range": 0.2}, "Received: std_range=0.2"),
+        ({"mean_range": (-2, 0)}, r"Received: mean_range=\(-2.0, 0.0\)"),
+        ({"noise_scale_factor": 0}, "Received: noise_scale_factor=0"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GaussNoise(**kwargs)
+
+
+@C.requires_tf
+def test_tf_data():
+    C.check_tf_data(factory)
+
+
+def test_fit():
+    C.check_fit(factory)

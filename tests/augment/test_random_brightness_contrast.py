@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+import augment_checks as C
+from lung_keras.augment import RandomBrightnessContrast
+
+
+def factory(**kw):
+    return RandomBrightnessContrast(**kw)
+
+
+def test_serialization():
+    C.check_serialization(factory)
+
+
+def test_symbolic_and_eager():
+    C.check_symbolic_and_eager(factory)
+
+
+def test_shapes_and_dtypes():
+    C.check_shapes_and_dtypes(factory)
+
+
+def test_inference_identity():
+    C.check_inference_identity(factory)
+
+
+def test_seeds():
+    C.check_seeds(factory)
+
+
+def test_p():
+    C.check_p(factory)
+    C.check_p_frequency(factory)
+
+
+def test_mask_untouched():
+    C.check_mask_untouched(factory)
+
+
+# [kwargs, alpha, beta fraction, input, expected]; uint8 truncates like Albumentations' LUT
+TEST_CASES = [
+    # 100 * 1.5 + 0.1 * 255 = 175.5 -> 175
+    [{}, 1.5, 0.1, np.array([100], "uint8"), np.array([175], "uint8")],
+    # 200 * 1.5 + 25.5 = 325.5 -> clipped 255; 0 * 1.5 + 25.5 -> 25
+    [{}, 1.5, 0.1, np.array([200, 0], "uint8"), np.array([255, 25], "uint8")],
+    # contrast about 0 (not the mean): 0.4 * 0.5 - 0.05 = 0.15 ; 0.8 * 0.5 - 0.05 = 0.35
+    [{}, 0.5, -0.05, np.array([0.4, 0.8], "float32"), np.array([0.15, 0.35], "float32")],
+    # brightness_by_max=False: beta = 0.5 * mean(image) = 0.5 * 0.3 = 0.15 -> 0.2+0.15, 0.4+0.15
+    [{"brightness_by_max": False}, 1.0, 0.5, np.array([0.2, 0.4], "float32"), np.array([0.35, 0.55], "float32")],
+    # ensure_safe_range, alpha>0: beta -> clip(beta, 0, 1) = 0.2, alpha -> min(1.5, 0.8) = 0.8
+    [{"ensure_safe_range": True}, 1.5, 0.2, np.array([1.0, 0.0], "float32"), np.array([1.0, 0.2], "float32")],
+]
+
+
+@pytest.mark.parametrize("kwargs, alpha, beta, x, expected", TEST_CASES)
+def test_injected_transformation(kwargs, alpha, beta, x, expected):
+    layer = RandomBrightnessContrast(p=1.0, **kwargs)
+    images = x.reshape(1, 1, -1, 1)
+    t = {"apply": np.array([True]), "alpha": np.array([alpha], "float32"), "beta": np.array([beta], "float32")}
+    out = C.to_np(layer.transform_images(images, t))
+    assert out.dtype == x.dtype
+    np.testing.assert_allclose(out.reshape(-1), expected, atol=1e-6)
+
+
+def test_transformation_keys_and_ranges():
+    t = RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=(0.1, 0.2), p=1.0, seed=0).get_random_transformation(
+        np.zeros((500, 4, 4, 1), "uint8")
+    )
+    assert set(t) == {"apply", "alpha", "beta"}
+    alpha, beta = C.to_np(t["alpha"]), C.to_np(t["beta"])
+    assert 1.1 <= alpha.min() and alpha.max() <= 1.2
+    assert -0.3 <= beta.min() < -0.25 and 0.25 < beta.max() <= 0.3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"brightness_limit": (0.3, 0.1)}, r"Received: brightness_limit=\(0.3, 0.1\)"),
+        ({"contrast_limit": [1, 2, 3]}, r"Received: contrast_limit=\[1, 2, 3\]"),
+        ({"brightness_by_max": "yes"}, "Received: brightness_by_max='yes'"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RandomBrightnessContrast(**kwargs)
+
+
+@C.requires_tf
+def test_tf_data():
+    C.check_tf_data(factory)
+
+
+def test_fit():
+    C.check_fit(factory)
