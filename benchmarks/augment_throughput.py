@@ -8,7 +8,7 @@ image + mask; sizes 128/256/512. Prints images/s (median over repeats) for
   (c) lung_keras layers applied one by one,
   (d) lung_keras fused `Compose`,
 
-compiled (TensorFlow: `tf.function`, with `jit_compile=True` for (c)/(d) unless --no-jit; JAX: `jax.jit` over
+compiled (TensorFlow: `tf.function`, plus `jit_compile=True` variants of (c)/(d) with --jit; JAX: `jax.jit` over
 a stateless step) and the ratios of each to (a).
 
 Usage:
@@ -31,7 +31,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (median reported)")
     p.add_argument("--min-images", type=int, default=256, help="images per repeat (rounded up to batches)")
-    p.add_argument("--no-jit", action="store_true", help="no XLA for (c)/(d) on TensorFlow")
+    p.add_argument("--jit", action="store_true", help="TensorFlow: also compile (c)/(d) with XLA (jit_compile=True);"
+                   " on CPU XLA's gather makes them ~20x slower, so plain tf.function is the default")
     p.add_argument("--skip", default="", help="comma list of runners to skip: a,b,c,d")
     p.add_argument("--channels", type=int, default=1)
     return p.parse_args(argv)
@@ -215,10 +216,10 @@ def measure(run, batch, repeats, min_images):
 
 def main():
     skip = set(filter(None, ARGS.skip.split(",")))
-    jit = not ARGS.no_jit
+    jit = ARGS.jit
     print(
         f"backend={BACKEND} keras={keras.__version__} batch={ARGS.batch} channels={ARGS.channels} "
-        f"repeats={ARGS.repeats} (median [min-max] images/s) cpu_count={os.cpu_count()} jit(c,d)={jit}"
+        f"repeats={ARGS.repeats} (median [min-max] images/s) cpu_count={os.cpu_count()} tf_xla_variants={jit}"
     )
     try:
         import albumentations
@@ -236,9 +237,12 @@ def main():
         if "b" not in skip:
             runners.append(("b", "(b) Keras core chain", lambda: make_keras("b", size, ARGS.batch, ARGS.channels, False)))
         if "c" not in skip:
-            runners.append(("c", "(c) lung_keras one by one", lambda: make_keras("c", size, ARGS.batch, ARGS.channels, jit)))
+            runners.append(("c", "(c) lung_keras one by one", lambda: make_keras("c", size, ARGS.batch, ARGS.channels, False)))
         if "d" not in skip:
-            runners.append(("d", "(d) lung_keras fused Compose", lambda: make_keras("d", size, ARGS.batch, ARGS.channels, jit)))
+            runners.append(("d", "(d) lung_keras fused Compose", lambda: make_keras("d", size, ARGS.batch, ARGS.channels, False)))
+        if jit and BACKEND == "tensorflow":
+            runners.append(("c_xla", "(c) one by one, tf.function+XLA", lambda: make_keras("c", size, ARGS.batch, ARGS.channels, True)))
+            runners.append(("d_xla", "(d) fused, tf.function+XLA", lambda: make_keras("d", size, ARGS.batch, ARGS.channels, True)))
         for key, label, factory in runners:
             try:
                 med, lo, hi = measure(factory(), ARGS.batch, ARGS.repeats, ARGS.min_images)
@@ -249,7 +253,7 @@ def main():
             print(f"{size:>4} {label:<36} {med:9.0f} img/s  [{lo:.0f}-{hi:.0f}]", flush=True)
         base = max([row[k] for k in ("a_uint8", "a_float32") if k in row], default=None)
         if base:
-            ratios = "  ".join(f"{k}={row[k] / base:.2f}x" for k in ("b", "c", "d") if k in row)
+            ratios = "  ".join(f"{k}={row[k] / base:.2f}x" for k in ("b", "c", "d", "c_xla", "d_xla") if k in row)
             print(f"{size:>4} ratios to (a) (faster of uint8/float32, {base:.0f} img/s): {ratios}", flush=True)
         results[size] = row
     return results
