@@ -225,11 +225,18 @@ def run_comparison(config, dataset=None, policy=None):
     results = {
         "config": {**dataclasses.asdict(config), "seeds": seeds, "arms": list(arms),
                    "policy": _policy_summary(policy), "data": str(dataset.root), "n_cases": len(dataset)},
+        "alpha": 0.05,
         "conditions": conditions,
         "figures": figures,
         "notes": _notes(conditions),
         "wall_seconds": time.perf_counter() - start,
     }
+    try:
+        from lung_keras.report import add_holm
+
+        add_holm(results)  # Holm-adjusted p-values per family of comparisons (paired, ablation)
+    except ImportError:
+        pass
     (out / "metrics.json").write_text(json.dumps(results, indent=2, default=_json_default))
     _write_report(results, out)
     _log(config, f"compare: {len(conditions)} condition(s), {n_runs} runs, {results['wall_seconds']:.0f}s -> {out}")
