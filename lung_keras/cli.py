@@ -69,7 +69,7 @@ def _add_train_options(p):
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+    p.add_argument("--lr-schedule", default="cosine", choices=["constant", "cosine"],
                    help="constant learning rate, or cosine decay to 5%% over the run")
     p.add_argument("--base-filters", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)

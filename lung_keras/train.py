@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 8
     learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
     base_filters: int = 16
     depth: int = 4
     momentum: float = 0.9
