@@ -59,46 +59,6 @@ def data_info(images):
     }
 
 
-def _eager_jax(data):
-    """True for concrete (non-traced, non-symbolic) inputs under the JAX backend."""
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
-
-    leaves = keras.tree.flatten(data)
-    return not any(isinstance(x, (jax.core.Tracer, keras.KerasTensor)) for x in leaves)
-
-
-_JIT_CACHE = {}
-
-
-def _jitted_stateless_call(layer):
-    import json
-
-    import jax
-
-    config = layer.get_config()
-
-    def strip(cfg):
-        if isinstance(cfg, dict):
-            return {k: strip(v) for k, v in cfg.items() if k not in ("name", "seed")}
-        if isinstance(cfg, list):
-            return [strip(v) for v in cfg]
-        return cfg
-
-    key = (type(layer).__module__, type(layer).__name__, json.dumps(strip(config), sort_keys=True, default=str))
-    fn = _JIT_CACHE.get(key)
-    if fn is None:
-        prototype = layer
-
-        def stateless(values, inputs):
-            return prototype.stateless_call([], values, inputs, training=True)
-
-        fn = jax.jit(stateless)
-        _JIT_CACHE[key] = fn
-    return fn
-
-
 def _rank(x):
     return len(x.shape)
 
@@ -254,26 +214,7 @@ class BaseAugmentation(keras.layers.Layer):
     def call(self, data, training=None):
         if not training:
             return data
-        if _eager_jax(data):
-            return self._jax_jit_call(data)
         return self._augment(data, self.random_transformation, self._transform_images, self._transform_masks)
-
-    def _jax_jit_call(self, data):
-        """Eager JAX: run the whole augmentation as one jitted stateless call.
-
-        Op-by-op JAX dispatch is slow (every primitive compiles per shape);
-        compiling the call once per input signature makes eager use (numpy
-        arrays, the offline CLI) fast. Layers with the same class and config
-        (seed aside) share one compiled function; the seed state is threaded
-        through and written back, so draws advance exactly as in the op-by-op
-        path.
-        """
-        fn = _jitted_stateless_call(self)
-        variables = self.non_trainable_variables
-        out, values = fn([v.value for v in variables], data)
-        for variable, value in zip(variables, values):
-            variable.assign(value)
-        return out
 
     def _augment(self, data, sampler, image_fn, mask_fn):
         is_dict = isinstance(data, dict)

@@ -21,7 +21,7 @@ def to_np(x):
     return ops.convert_to_numpy(x)
 
 
-def smooth_image(n=2, h=H, w=W, c=1, dtype="uint8", seed=0):
+def smooth_image(n=4, h=H, w=W, c=1, dtype="uint8", seed=0):
     """Random but spatially smooth images (so every geometric change is visible)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -36,7 +36,7 @@ def smooth_image(n=2, h=H, w=W, c=1, dtype="uint8", seed=0):
     return x.astype(dtype)
 
 
-def blob_masks(n=2, h=H, w=W, dtype="uint8", values=(0, 1)):
+def blob_masks(n=4, h=H, w=W, dtype="uint8", values=(0, 1)):
     """Masks with two labelled ellipses per sample (labels = values[1], values[-1])."""
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     out = np.full((n, h, w, 1), values[0], dtype=dtype)
@@ -48,7 +48,7 @@ def blob_masks(n=2, h=H, w=W, dtype="uint8", values=(0, 1)):
     return out
 
 
-def batch(dtype="uint8", n=2, c=1, mask_dtype="uint8", seed=0):
+def batch(dtype="uint8", n=4, c=1, mask_dtype="uint8", seed=0):
     return {"images": smooth_image(n, c=c, dtype=dtype, seed=seed), "segmentation_masks": blob_masks(n, dtype=mask_dtype)}
 
 
@@ -90,7 +90,7 @@ def check_symbolic_and_eager(factory):
     assert set(sym) == {"images", "segmentation_masks"}
     assert sym["images"].dtype == "uint8" and sym["segmentation_masks"].dtype == "uint8"
     eager = layer(batch(), training=True)
-    assert to_np(eager["images"]).shape == (2, H, W, 1)
+    assert to_np(eager["images"]).shape == (4, H, W, 1)
 
 
 def check_shapes_and_dtypes(factory):
@@ -100,7 +100,7 @@ def check_shapes_and_dtypes(factory):
         data = batch(dtype=dtype, c=3)
         out = layer(data, training=True)
         assert to_np(out["images"]).dtype == np.dtype(dtype)
-        assert to_np(out["images"]).shape == (2, H, W, 3)
+        assert to_np(out["images"]).shape == (4, H, W, 3)
         assert to_np(out["segmentation_masks"]).dtype == np.uint8
         single = layer({"images": data["images"][0], "segmentation_masks": data["segmentation_masks"][0]}, training=True)
         assert to_np(single["images"]).shape == (H, W, 3)
@@ -110,7 +110,7 @@ def check_shapes_and_dtypes(factory):
     no_channel = layer(
         {"images": batch()["images"], "segmentation_masks": blob_masks()[..., 0].astype("float32")}, training=True
     )
-    assert to_np(no_channel["segmentation_masks"]).shape == (2, H, W)
+    assert to_np(no_channel["segmentation_masks"]).shape == (4, H, W)
     assert to_np(no_channel["segmentation_masks"]).dtype == np.float32
 
 
