@@ -299,6 +299,53 @@ def _fill_tensor(fill, channels, dtype):
     return ops.cast(ops.convert_to_tensor(fill), dtype)
 
 
+def _fold_coordinate(x, size, border_mode):
+    """Fold a continuous coordinate into `[-1, size - 1]` for one border mode.
+
+    Bilinear interpolation commutes with these folds: reading at the folded
+    position through a 1-pixel border-padded image gives the same value as
+    reading at `x` with `cv2.borderInterpolate` applied to both neighbours.
+    Returns `(folded, valid)`; `valid` is only set for `BORDER_CONSTANT`
+    (False where both neighbours lie outside the image).
+    """
+    n = ops.cast(size, "float32")
+    if border_mode == BORDER_CONSTANT:
+        valid = ops.logical_and(x >= -1.0, x < n)
+        return ops.where(valid, x, -1.0), valid
+    if border_mode == BORDER_REPLICATE:
+        return ops.clip(x, -1.0, n - 1.0), None
+    if border_mode == BORDER_WRAP:
+        return ops.mod(x, n), None
+    if border_mode == BORDER_REFLECT:
+        period = 2.0 * n
+        u = ops.mod(x + 0.5, period)
+        return ops.where(u <= n, u, period - u) - 0.5, None
+    if border_mode == BORDER_REFLECT_101:
+        period = ops.maximum(2.0 * n - 2.0, 1.0)
+        u = ops.mod(x, period)
+        return ops.minimum(ops.where(u <= n - 1.0, u, period - u), n - 1.0), None
+    raise ValueError(
+        f"border_mode must be one of {SUPPORTED_BORDER_MODES}. Received: border_mode={border_mode}"
+    )
+
+
+def _pad_one(images, border_mode, fill_value):
+    """Pad `(B, H, W, C)` by one pixel on every side following the border mode."""
+    shape = ops.shape(images)
+    padded = images
+    valid = None
+    for axis, size in ((1, shape[1]), (2, shape[2])):
+        idx = ops.arange(-1, size + 1, dtype="int32")
+        idx, v = border_index(idx, size, border_mode)
+        padded = ops.take(padded, idx, axis=axis)
+        if v is not None:
+            v = ops.reshape(v, (1, -1, 1, 1) if axis == 1 else (1, 1, -1, 1))
+            valid = v if valid is None else ops.logical_and(valid, v)
+    if valid is not None:
+        padded = ops.where(valid, padded, fill_value)
+    return padded
+
+
 def sample(
     images,
     x,
@@ -310,9 +357,14 @@ def sample(
 ):
     """Gather-based resampling of a batch at arbitrary input coordinates.
 
+    Bilinear sampling folds the coordinates into the image (exactly
+    reproducing OpenCV's border rules, see `_fold_coordinate`), then gathers
+    the 2x2 neighbourhood from a one-pixel border-padded copy of the input in
+    its own dtype (one index computation, four gathers at fixed offsets) and
+    blends in float32.
+
     Args:
-        images: `(B, H, W, C)` tensor. Linear interpolation needs a float dtype;
-            nearest works on any dtype and returns exact input values.
+        images: `(B, H, W, C)` tensor of any numeric dtype.
         x, y: `(B, Ho, Wo)` float32 input pixel coordinates to read.
         interpolation: `0` nearest (round half to even, as cv2.warpAffine in
             OpenCV 5) or `1` bilinear.
@@ -322,32 +374,26 @@ def sample(
             like OpenCV < 5 (default False: exact float bilinear, OpenCV 5).
 
     Returns:
-        `(B, Ho, Wo, C)` tensor with the dtype of `images`.
+        nearest: `(B, Ho, Wo, C)` with the dtype of `images` (exact input
+        values or `fill`); bilinear: float32 `(B, Ho, Wo, C)`.
     """
     shape = ops.shape(images)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
     out_shape = ops.shape(x)
-    flat = ops.reshape(images, (-1, channels))
-    base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
     x = ops.clip(x, -_COORD_LIMIT, _COORD_LIMIT)
     y = ops.clip(y, -_COORD_LIMIT, _COORD_LIMIT)
-    fill_value = _fill_tensor(fill, channels, images.dtype)
 
-    def gather(xi, yi):
-        xi, vx = border_index(xi, width, border_mode)
-        yi, vy = border_index(yi, height, border_mode)
-        idx = ops.reshape(base + yi * width + xi, (-1,))
-        values = ops.take(flat, idx, axis=0)
+    if interpolation == INTER_NEAREST:
+        flat = ops.reshape(images, (-1, channels))
+        base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
+        xi, vx = border_index(ops.cast(ops.round(x), "int32"), width, border_mode)
+        yi, vy = border_index(ops.cast(ops.round(y), "int32"), height, border_mode)
+        values = ops.take(flat, ops.reshape(base + yi * width + xi, (-1,)), axis=0)
         values = ops.reshape(values, (out_shape[0], out_shape[1], out_shape[2], channels))
         if vx is not None:
             valid = ops.logical_and(vx, vy)[..., None]
-            values = ops.where(valid, values, fill_value)
+            values = ops.where(valid, values, _fill_tensor(fill, channels, images.dtype))
         return values
-
-    if interpolation == INTER_NEAREST:
-        xi = ops.cast(ops.round(x), "int32")
-        yi = ops.cast(ops.round(y), "int32")
-        return gather(xi, yi)
     if interpolation != INTER_LINEAR:
         raise ValueError(
             f"interpolation must be one of {SUPPORTED_INTERPOLATIONS}. "
@@ -356,21 +402,38 @@ def sample(
     if subpixel:
         x = ops.round(x * CV2_SUBPIXEL_STEPS) / CV2_SUBPIXEL_STEPS
         y = ops.round(y * CV2_SUBPIXEL_STEPS) / CV2_SUBPIXEL_STEPS
+    x, valid_x = _fold_coordinate(x, width, border_mode)
+    y, valid_y = _fold_coordinate(y, height, border_mode)
     x0f = ops.floor(x)
     y0f = ops.floor(y)
     fx = (x - x0f)[..., None]
     fy = (y - y0f)[..., None]
-    x0 = ops.cast(x0f, "int32")
-    y0 = ops.cast(y0f, "int32")
-    x1 = x0 + 1
-    y1 = y0 + 1
-    v00 = gather(x0, y0)
-    v01 = gather(x1, y0)
-    v10 = gather(x0, y1)
-    v11 = gather(x1, y1)
+    # padded index of the top-left neighbour: x0 + 1 in [0, W], y0 + 1 in [0, H]
+    jx = ops.cast(x0f, "int32") + 1
+    jy = ops.cast(y0f, "int32") + 1
+
+    padded = _pad_one(images, border_mode, _fill_tensor(fill, channels, images.dtype))
+    flat = ops.reshape(padded, (-1, channels))
+    row = width + 2
+    base = ops.reshape(ops.arange(batch, dtype="int32") * ((height + 2) * row), (-1, 1, 1))
+    idx = ops.reshape(base + jy * row + jx, (-1,))
+    final_shape = (out_shape[0], out_shape[1], out_shape[2], channels)
+
+    def gather(offset):
+        values = ops.take(flat, idx + offset if offset else idx, axis=0)
+        return ops.reshape(ops.cast(values, "float32"), final_shape)
+
+    v00 = gather(0)
+    v01 = gather(1)
+    v10 = gather(row)
+    v11 = gather(row + 1)
     top = v00 + fx * (v01 - v00)
     bottom = v10 + fx * (v11 - v10)
-    return top + fy * (bottom - top)
+    out = top + fy * (bottom - top)
+    if valid_x is not None:
+        valid = ops.logical_and(valid_x, valid_y)[..., None]
+        out = ops.where(valid, out, _fill_tensor(fill, channels, "float32"))
+    return out
 
 
 def pixel_grid(height, width):
@@ -462,7 +525,7 @@ def warp(
             out = sample(ops.cast(images, "uint8"), x, y, INTER_NEAREST, border_mode, fill)
             return ops.cast(out, "bool")
         return sample(images, x, y, INTER_NEAREST, border_mode, fill)
-    out = sample(to_float(images), x, y, interpolation, border_mode, fill)
+    out = sample(images, x, y, interpolation, border_mode, fill)
     return from_float(out, images.dtype, rounding)
 
 
