@@ -9,17 +9,26 @@ Geometric: `HorizontalFlip`, `VerticalFlip`, `Rotate`, `Affine`, `ElasticTransfo
 Photometric: `RandomBrightnessContrast`, `RandomGamma`, `GaussNoise`, `GaussianBlur`.
 Containers: `Compose` (fused execution), `OneOf`.
 Training: `AugmentedModel(model, policy)` augments (x, y) in `train_step` only.
+Albumentations bridge: `from_albumentations`, `to_albumentations`, `load_policy`, `save_policy`
+(the `A.save` JSON/YAML format). Offline: `expand_dataset`, `preview`.
 Kernels: `lung_keras.augment.functional`.
 """
 
 from lung_keras.augment import functional
 from lung_keras.augment.affine import Affine
 from lung_keras.augment.augmented_model import AugmentedModel
+from lung_keras.augment.bridge import SUPPORTED_TRANSFORMS
+from lung_keras.augment.bridge import from_albumentations
+from lung_keras.augment.bridge import load_policy
+from lung_keras.augment.bridge import save_policy
+from lung_keras.augment.bridge import to_albumentations
 from lung_keras.augment.compose import Compose
 from lung_keras.augment.elastic_transform import ElasticTransform
 from lung_keras.augment.gauss_noise import GaussNoise
 from lung_keras.augment.gaussian_blur import GaussianBlur
 from lung_keras.augment.horizontal_flip import HorizontalFlip
+from lung_keras.augment.offline import expand_dataset
+from lung_keras.augment.offline import preview
 from lung_keras.augment.one_of import OneOf
 from lung_keras.augment.random_brightness_contrast import RandomBrightnessContrast
 from lung_keras.augment.random_gamma import RandomGamma
@@ -40,4 +49,11 @@ __all__ = [
     "Rotate",
     "VerticalFlip",
     "functional",
+    "SUPPORTED_TRANSFORMS",
+    "expand_dataset",
+    "from_albumentations",
+    "load_policy",
+    "preview",
+    "save_policy",
+    "to_albumentations",
 ]
