@@ -77,7 +77,7 @@ def _add_train_options(p):
     p.add_argument("--loss", default="bce_dice", choices=["bce_dice", "dice", "bce"])
     p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split")
-    p.add_argument("--healthy-only", action="store_true", help="train on `normal` cases only")
+    p.add_argument("--healthy-only", action="store_true", help="train and validate on `normal` cases only; every abnormal case becomes test data")
     p.add_argument("--train-size", type=int, help="use only this many training images (small-data regime)")
     p.add_argument("--policy", help="augmentation policy file (Albumentations JSON/YAML or lung_keras)")
     p.add_argument("--skip-invalid", action="store_true", help="leave out bad pairs with a warning")

@@ -340,7 +340,7 @@ def add_commands(subparsers):
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--train-sizes", default="all", help="comma-separated sizes, e.g. 10,20,all (default all)")
     p.add_argument("--healthy-only", action="store_true",
-                   help="train on normal cases; test normal and abnormal cases separately")
+                   help="train and validate on normal cases; test held-out normal and all abnormal cases separately")
     p.add_argument("--extra-test", action="append", default=[], metavar="DIR",
                    help="another dataset folder to test on (repeatable)")
     p.add_argument("--no-flip-ablation", action="store_true", help="skip the augmented+flip ablation arm")

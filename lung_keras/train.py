@@ -115,16 +115,27 @@ class Splits:
 
 
 def make_splits(dataset, config):
-    """The run's train/val/test samples: seeded stratified split, then healthy-only / train-size filters."""
+    """The run's train/val/test samples: seeded stratified split, then healthy-only / train-size filters.
+
+    With `healthy_only`, training and validation (checkpoint selection) use `normal` cases only, and every
+    other case (each abnormal case of the data set, whatever split it fell in, plus the normal test cases)
+    is test data: no abnormal case ever influences the model, and the shifted test set is as large as possible.
+    """
     ids = lk_data.split_dataset(dataset, config.fractions, seed=config.split_seed)
     by_id = {s.id: s for s in dataset.samples}
     train = [by_id[i] for i in ids["train"]]
+    val = [by_id[i] for i in ids["val"]]
+    test = [by_id[i] for i in ids["test"]]
     if config.healthy_only:
         train = lk_data.filter_diagnosis(train, "normal")
-        if not train:
-            raise ValueError("--healthy-only left no training sample: the manifest marks no case as `normal`.")
+        val = lk_data.filter_diagnosis(val, "normal")
+        if not train or not val:
+            raise ValueError("--healthy-only left no training or validation sample: no case is marked `normal`.")
+        kept = {s.id for s in train + val}
+        test = sorted((s for s in dataset.samples if s.id not in kept and (s.diagnosis != "normal" or s.id in ids["test"])),
+                      key=lambda s: s.id)
     train = subsample_train(train, config.train_size, config.split_seed)
-    return Splits(train, [by_id[i] for i in ids["val"]], [by_id[i] for i in ids["test"]])
+    return Splits(train, val, test)
 
 
 def _epoch_timer():

@@ -95,13 +95,18 @@ def test_healthy_only_and_train_size(montgomery_dir):
     from lung_keras.train import make_splits
 
     ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    full = make_splits(ds, TrainConfig())
     splits = make_splits(ds, TrainConfig(healthy_only=True))
-    assert splits.train and all(s.diagnosis == "normal" for s in splits.train)
-    assert {s.diagnosis for s in splits.test} == {"normal", "abnormal"}
+    assert splits.train and all(s.diagnosis == "normal" for s in splits.train + splits.val)
+    # Every abnormal case is unseen, so all 58 are test data, with the 12 normal test cases of the split.
+    test = [s for s in splits.test]
+    assert sum(s.diagnosis == "abnormal" for s in test) == 58
+    assert {s.id for s in test if s.diagnosis == "normal"} == {s.id for s in full.test if s.diagnosis == "normal"}
+    assert not {s.id for s in test} & {s.id for s in splits.train + splits.val}
     small = make_splits(ds, TrainConfig(train_size=10))
     assert len(small.train) == 10
     assert {s.diagnosis for s in small.train} == {"normal", "abnormal"}
-    assert [s.id for s in small.test] == [s.id for s in splits.test]  # same test set whatever the train filter
+    assert [s.id for s in small.test] == [s.id for s in full.test]  # same test set whatever the train size
 
 
 def test_same_seed_same_run(montgomery_dir, tmp_path):
