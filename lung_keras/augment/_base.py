@@ -291,7 +291,8 @@ class PhotometricAugmentation(BaseAugmentation):
     def _transform_images(self, images, transformation):
         x = F.to_float(images)
         y = self.apply_float(x, transformation, images.dtype)
-        return F.from_float(y, images.dtype, self.rounding)
+        # apply_float already quantized integer results: a plain cast is exact
+        return ops.cast(y, images.dtype)
 
     @staticmethod
     def _where_applied(apply, new, old):
@@ -308,6 +309,8 @@ class GeometricAugmentation(BaseAugmentation):
     """
 
     geometric = True
+    #: moves whole pixels only (flips): Compose applies runs of these as index flips, not a resample
+    pixel_permutation = False
 
     def __init__(
         self,
@@ -337,12 +340,12 @@ class GeometricAugmentation(BaseAugmentation):
     def _transform_images(self, images, transformation):
         shape = ops.shape(images)
         geo = self.geometric_ops(transformation, shape[1], shape[2])
-        return F.warp(images, geo, self.interpolation, self.border_mode, self.fill)
+        return F.warp(images, geo, self.interpolation, self.border_mode, self.fill, skip_identity=True)
 
     def _transform_masks(self, masks, transformation):
         shape = ops.shape(masks)
         geo = self.geometric_ops(transformation, shape[1], shape[2])
-        return F.warp(masks, geo, self.mask_interpolation, self.border_mode, self.fill_mask)
+        return F.warp(masks, geo, self.mask_interpolation, self.border_mode, self.fill_mask, skip_identity=True)
 
     def get_config(self):
         config = super().get_config()

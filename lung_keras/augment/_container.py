@@ -20,8 +20,15 @@ Execution groups consecutive leaves into *runs*:
   for integer images, truncated as Albumentations does.
 * anything else (GaussianBlur) runs on its own.
 
-Images stay float32 between runs (quantized to the integer grid after every
-run when the input is an integer dtype) and are cast back once at the end.
+Fast paths (exact): a geometric run made only of flips is applied as index
+flips (`where(apply, flip(x), x)`) in the image's own dtype, no resample; an
+all-affine run is skipped at run time when every composed matrix is the
+identity (`F.warp(..., skip_identity=True)`), and resamples through
+`keras.ops.image.affine_transform` where `F.warp` allows it (TensorFlow).
+
+Images become float32 value units at the first resample or photometric run,
+stay quantized to the integer grid after every run when the input is an
+integer dtype, and are cast back once at the end.
 """
 
 import keras
@@ -52,6 +59,15 @@ def _deserialize_transforms(transforms, name):
             )
         out.append(t)
     return out
+
+
+def _integral(fill):
+    values = fill if isinstance(fill, (list, tuple)) else [fill]
+    return all(float(v).is_integer() for v in values)
+
+
+def _only_flips(members):
+    return all(getattr(layer, "pixel_permutation", False) for layer, _ in members)
 
 
 class ContainerAugmentation(BaseAugmentation):
@@ -115,29 +131,48 @@ class ContainerAugmentation(BaseAugmentation):
 
     def _transform_images(self, images, transformation):
         dtype = images.dtype
-        x = F.to_float(images)
+        integer = F.is_integer_dtype(dtype)
+        x = images
+        as_float = False  # x converted to float32 value units (quantized for integer dtypes)
         shape = ops.shape(images)
         for kind, key, members in self.runs(transformation):
             if kind == "geometric":
+                if _only_flips(members):  # exact index flips in the image's own dtype
+                    for layer, t in members:
+                        x = layer._flip(x, t)
+                    continue
                 interp, border, fill, _, _ = key if key is not None else _DEFAULT_KEY
+                if not as_float:
+                    x, as_float = F.to_float(x), True
                 geo = self._geometric_ops(members, shape[1], shape[2])
-                x = F.warp(x, geo, interp, border, fill)
-                x = F.quantize(x, dtype, "round")
+                x = F.warp(x, geo, interp, border, fill, skip_identity=True)
+                if integer and not (interp == F.INTER_NEAREST and _integral(fill) and F.fill_in_range(fill, dtype)):
+                    # bilinear blends of in-range values and an in-range fill stay in range
+                    x = F.quantize(x, dtype, "round", clip=not F.fill_in_range(fill, dtype))
             else:
+                if not as_float:
+                    x, as_float = F.to_float(x), True
                 for layer, t in members:
                     x = layer.apply_float(x, t, dtype)
-        return F.from_float(x, dtype, "round")
+        if not as_float:
+            return x
+        # every run leaves integer images quantized (rounded, clipped): a plain cast is exact
+        return ops.cast(x, dtype) if integer else F.from_float(x, dtype)
 
     def _transform_masks(self, masks, transformation):
         shape = ops.shape(masks)
         for kind, key, members in self.runs(transformation):
             if kind != "geometric":
                 continue
+            if _only_flips(members):
+                for layer, t in members:
+                    masks = layer._flip(masks, t)
+                continue
             _, border, _, fill_mask, mask_interp = key if key is not None else _DEFAULT_KEY
             if self.mask_interpolation is not None:
                 mask_interp = self.mask_interpolation
             geo = self._geometric_ops(members, shape[1], shape[2])
-            masks = F.warp(masks, geo, mask_interp, border, fill_mask)
+            masks = F.warp(masks, geo, mask_interp, border, fill_mask, skip_identity=True)
         return masks
 
     def get_config(self):

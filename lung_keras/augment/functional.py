@@ -30,6 +30,7 @@ OpenCV codes used as arguments: interpolation `0` nearest, `1` linear; border
 
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -109,21 +110,47 @@ def from_float(x, dtype, rounding="round"):
     return ops.cast(x, dtype)
 
 
-def quantize(x, dtype, rounding="round"):
+def quantize(x, dtype, rounding="round", clip=True):
     """Snap float32 values to what `dtype` can hold, staying float32.
 
-    For integer dtypes: clip to the dtype range then round half to even or floor.
-    Float dtypes are returned unchanged.
+    For integer dtypes: round half to even or floor, then clip to the dtype
+    range (`clip=False` skips the clip when the caller knows the values are
+    already inside it). Float dtypes are returned unchanged.
     """
     name = _dtype_name(dtype)
     if not is_integer_dtype(dtype) or name == "bool":
         return x
-    info = np.iinfo(name)
     if rounding == "floor":
         x = ops.floor(x)
     else:
         x = ops.round(x)
+    if not clip:
+        return x
+    info = np.iinfo(name)
     return ops.clip(x, float(info.min), float(info.max))
+
+
+def fill_in_range(fill, dtype):
+    """Whether every fill value lies in `[0, max_value_for_dtype(dtype)]` (then bilinear output does too)."""
+    values = fill if isinstance(fill, (list, tuple)) else [fill]
+    return all(0.0 <= float(v) <= max_value_for_dtype(dtype) for v in values)
+
+
+def per_sample(values):
+    """`(B,)` values as a float32 `(B, 1, 1, 1)` tensor that broadcasts over images."""
+    return ops.reshape(ops.cast(values, "float32"), (-1, 1, 1, 1))
+
+
+def clip_where(x, apply, low, high):
+    """`clip(x, low, high)` on samples where `apply` `(B,)` holds, `x` unchanged elsewhere.
+
+    Two elementwise ops on the images (the per-sample bounds are `(-inf, inf)`
+    where not applied) instead of a clip plus a select.
+    """
+    apply = ops.convert_to_tensor(apply)
+    lo = ops.where(apply, ops.full_like(apply, low, "float32"), ops.full_like(apply, -np.inf, "float32"))
+    hi = ops.where(apply, ops.full_like(apply, high, "float32"), ops.full_like(apply, np.inf, "float32"))
+    return ops.minimum(ops.maximum(x, per_sample(lo)), per_sample(hi))
 
 
 # ------------------------------------------------------------------------ matrices
@@ -329,9 +356,32 @@ def _fold_coordinate(x, size, border_mode):
     )
 
 
-def _pad_one(images, border_mode, fill_value):
-    """Pad `(B, H, W, C)` by one pixel on every side following the border mode."""
+#: numpy-style `ops.pad` mode of each border code ("edge" and "wrap" are missing on TensorFlow).
+_PAD_MODES = {
+    BORDER_REPLICATE: "edge",
+    BORDER_REFLECT: "symmetric",
+    BORDER_REFLECT_101: "reflect",
+    BORDER_WRAP: "wrap",
+}
+
+
+def _pad_one(images, border_mode, fill):
+    """Pad `(B, H, W, C)` by one pixel on every side following the border mode.
+
+    `ops.pad` where the backend has the mode (XLA fuses a pad into its
+    consumers; an index gather there would be re-evaluated inside every later
+    gather), else index gathers by `border_index` (+ the fill where constant).
+    """
+    widths = ((0, 0), (1, 1), (1, 1), (0, 0))
+    scalar = scalar_fill(fill)
+    tf_modes = ("symmetric", "reflect")
+    if border_mode == BORDER_CONSTANT and scalar is not None:
+        return ops.pad(images, widths, constant_values=ops.cast(scalar, images.dtype))
+    mode = _PAD_MODES.get(border_mode)
+    if mode is not None and (keras.backend.backend() != "tensorflow" or mode in tf_modes):
+        return ops.pad(images, widths, mode=mode)
     shape = ops.shape(images)
+    fill_value = _fill_tensor(fill, shape[3], images.dtype)
     padded = images
     valid = None
     for axis, size in ((1, shape[1]), (2, shape[2])):
@@ -384,7 +434,7 @@ def sample(
     y = ops.clip(y, -_COORD_LIMIT, _COORD_LIMIT)
 
     if interpolation == INTER_NEAREST:
-        flat = ops.reshape(images, (-1, channels))
+        flat = _flat_rows(images, channels)
         base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
         xi, vx = border_index(ops.cast(ops.round(x), "int32"), width, border_mode)
         yi, vy = border_index(ops.cast(ops.round(y), "int32"), height, border_mode)
@@ -412,8 +462,8 @@ def sample(
     jx = ops.cast(x0f, "int32") + 1
     jy = ops.cast(y0f, "int32") + 1
 
-    padded = _pad_one(images, border_mode, _fill_tensor(fill, channels, images.dtype))
-    flat = ops.reshape(padded, (-1, channels))
+    padded = _pad_one(images, border_mode, fill)
+    flat = _flat_rows(padded, channels)
     row = width + 2
     base = ops.reshape(ops.arange(batch, dtype="int32") * ((height + 2) * row), (-1, 1, 1))
     idx = ops.reshape(base + jy * row + jx, (-1,))
@@ -429,11 +479,17 @@ def sample(
     v11 = gather(row + 1)
     top = v00 + fx * (v01 - v00)
     bottom = v10 + fx * (v11 - v10)
-    out = top + fy * (bottom - top)
-    if valid_x is not None:
-        valid = ops.logical_and(valid_x, valid_y)[..., None]
-        out = ops.where(valid, out, _fill_tensor(fill, channels, "float32"))
-    return out
+    # Constant border needs no final select: an outside position was folded to -1, where the
+    # padded fill ring is read with weight 1 (and its neighbour with weight 0).
+    return top + fy * (bottom - top)
+
+
+def _flat_rows(images, channels):
+    """`(B, H, W, C)` as gather rows: 1-D for one static channel (XLA's scalar gather is ~4x faster
+    than gathering `(N, 1)` rows), else `(B * H * W, C)`."""
+    if images.shape[-1] == 1:
+        return ops.reshape(images, (-1,))
+    return ops.reshape(images, (-1, channels))
 
 
 def pixel_grid(height, width):
@@ -503,6 +559,154 @@ def warp_coordinates(geometric_ops, height, width):
     return x, y
 
 
+# ------------------------------------------------------------ fast affine resampling
+
+#: OpenCV border codes `keras.ops.image.affine_transform` reproduces exactly,
+#: with its `fill_mode` name. Missing: wrap (TF wraps the coordinate, not the
+#: two neighbours) and reflect_101 (no such mode).
+AFFINE_TRANSFORM_FILL_MODES = {
+    BORDER_CONSTANT: "constant",
+    BORDER_REPLICATE: "nearest",
+    BORDER_REFLECT: "reflect",
+}
+
+#: dtypes the TensorFlow kernel (`ImageProjectiveTransformV3`) accepts.
+_AFFINE_TRANSFORM_DTYPES = ("uint8", "int32", "int64", "float16", "bfloat16", "float32", "float64")
+
+#: What `warp(..., method="auto")` (the layers' call) does. "auto": `warp_affine` on the
+#: TensorFlow backend where `affine_transform_supported` allows it, the gather path otherwise;
+#: "affine_transform": `warp_affine` wherever supported, on any backend; "gather": always the
+#: gather path (benchmarks, debugging, tests of the fast path).
+DEFAULT_WARP_METHOD = "auto"
+_WARP_METHODS = ("auto", "gather", "affine_transform")
+
+
+def scalar_fill(fill):
+    """`fill` as one float when it is a number or the same for every channel, else None."""
+    if isinstance(fill, (list, tuple)):
+        values = {float(v) for v in fill}
+        return values.pop() if len(values) == 1 else None
+    if isinstance(fill, (int, float)):
+        return float(fill)
+    return None
+
+
+def affine_transform_supported(interpolation, border_mode, fill):
+    """Whether `warp_affine` (keras.ops.image.affine_transform) matches the gather path.
+
+    True for nearest / bilinear interpolation, constant / replicate / reflect
+    borders and a fill that is one number (or the same for every channel).
+    """
+    return (
+        interpolation in SUPPORTED_INTERPOLATIONS
+        and border_mode in AFFINE_TRANSFORM_FILL_MODES
+        and scalar_fill(fill) is not None
+    )
+
+
+def _use_affine_transform(method, interpolation, border_mode, fill):
+    if method not in _WARP_METHODS:
+        raise ValueError(f"method must be one of {_WARP_METHODS}. Received: method={method!r}")
+    supported = affine_transform_supported(interpolation, border_mode, fill)
+    if method == "affine_transform":
+        if not supported:
+            raise ValueError(
+                "method='affine_transform' needs nearest/linear interpolation, a constant/replicate/"
+                "reflect border and a scalar fill. Received: "
+                f"interpolation={interpolation}, border_mode={border_mode}, fill={fill!r}"
+            )
+        return True
+    if method == "gather" or DEFAULT_WARP_METHOD == "gather":
+        return False
+    if DEFAULT_WARP_METHOD == "affine_transform":
+        return supported
+    # The TensorFlow kernel (ImageProjectiveTransformV3) is ~2x faster than the gather path on CPU;
+    # JAX's affine_transform is map_coordinates over (B, H, W, C) coordinates, slower than ours.
+    return supported and keras.backend.backend() == "tensorflow"
+
+
+def affine_coefficients(matrix):
+    """`(B, 8)` `[a0, a1, a2, b0, b1, b2, 0, 0]` of `(B, 3, 3)` affine output->input matrices.
+
+    `keras.ops.image.affine_transform` maps output pixel `(x, y)` to input
+    `(a0 x + a1 y + a2, b0 x + b1 y + b2)` with pixel centres on integer
+    coordinates: the convention of our pixel-coordinate matrices, so the
+    coefficients are the first two rows (the third row is `[0, 0, 1]`).
+    """
+    return ops.reshape(matrix, (-1, 9))[:, :8]
+
+
+def warp_affine(images, matrix, interpolation=INTER_LINEAR, border_mode=BORDER_CONSTANT, fill=0.0):
+    """Resample `(B, H, W, C)` images through `(B, 3, 3)` output->input matrices in one kernel call.
+
+    Same sampling rules as `sample` (OpenCV semantics) through
+    `keras.ops.image.affine_transform`; only for the settings
+    `affine_transform_supported` accepts. Differences from the gather path:
+    float32 rounding of the coordinates (bilinear values differ by ~1e-6 of
+    the value range) and, for nearest, positions exactly halfway between two
+    pixels round away from zero instead of to even.
+
+    Returns:
+        nearest: the dtype of `images`; bilinear: float32.
+    """
+    if not affine_transform_supported(interpolation, border_mode, fill):
+        raise ValueError(
+            "warp_affine needs nearest/linear interpolation, a constant/replicate/reflect border and a "
+            f"scalar fill. Received: interpolation={interpolation}, border_mode={border_mode}, fill={fill!r}"
+        )
+    fill_value = scalar_fill(fill)
+    dtype = _dtype_name(images.dtype)
+    if interpolation == INTER_LINEAR:
+        x = ops.cast(images, "float32")
+    elif dtype == "bool":
+        x = ops.cast(images, "uint8")
+    elif dtype in _AFFINE_TRANSFORM_DTYPES:
+        x = images
+    else:
+        x = ops.cast(images, "float32" if "float" in dtype else "int32")
+    out = ops.image.affine_transform(
+        x,
+        affine_coefficients(ops.cast(matrix, "float32")),
+        interpolation="bilinear" if interpolation == INTER_LINEAR else "nearest",
+        fill_mode=AFFINE_TRANSFORM_FILL_MODES[border_mode],
+        fill_value=fill_value,
+        data_format="channels_last",
+    )
+    if interpolation == INTER_NEAREST and out.dtype != images.dtype:
+        out = ops.cast(out, images.dtype)
+    return out
+
+
+def compose_affine(geometric_ops):
+    """One `(B, 3, 3)` matrix for a list of only `("affine", matrix)` ops, else None."""
+    pending = None
+    for kind, value in reversed(list(geometric_ops)):
+        if kind != "affine":
+            return None
+        pending = value if pending is None else ops.matmul(value, pending)
+    return pending
+
+
+def is_identity(matrix):
+    """Scalar bool tensor: every `(B, 3, 3)` matrix is the identity."""
+    eye = ops.eye(3, dtype="float32")[None]
+    return ops.all(ops.equal(ops.cast(matrix, "float32"), eye))
+
+
+def unless(skip, fn, x):
+    """`x` if the scalar bool `skip` holds, else `fn(x)`; `fn(x)` must keep x's dtype and shape.
+
+    Eager tensors are decided in Python (no trace of the unused branch);
+    symbolic ones (tf.function graphs, jax.jit tracers) go through
+    `keras.ops.cond`, so the result stays graph and jit compatible.
+    """
+    try:
+        value = bool(skip)
+    except TypeError:  # tf.Tensor in a graph or a JAX tracer: cannot be a Python bool
+        return ops.cond(skip, lambda: x, lambda: fn(x))
+    return x if value else fn(x)
+
+
 def warp(
     images,
     geometric_ops,
@@ -510,6 +714,8 @@ def warp(
     border_mode=BORDER_CONSTANT,
     fill=0.0,
     rounding="round",
+    method="auto",
+    skip_identity=False,
 ):
     """Resample `(B, H, W, C)` images once through a geometric op list.
 
@@ -517,7 +723,29 @@ def warp(
     dtype (integers rounded half to even, like OpenCV 5); nearest gathers the
     input values themselves, so the output values are a subset of the input
     values plus `fill`.
+
+    `method`: `"gather"` (coordinates + gathers, every border mode, fields),
+    `"affine_transform"` (`warp_affine`, one kernel call; only affine op lists
+    and the settings `affine_transform_supported` accepts) or `"auto"`
+    (default: `affine_transform` on the TensorFlow backend when allowed,
+    `gather` otherwise; see `DEFAULT_WARP_METHOD`).
+
+    `skip_identity`: for affine op lists, return `images` unchanged without
+    resampling when every matrix is the identity (decided at run time with
+    `unless`; exact, since resampling at the pixel centres is the identity).
     """
+    matrix = compose_affine(geometric_ops)
+    if skip_identity and matrix is not None:
+        return unless(
+            is_identity(matrix),
+            lambda v: warp(v, geometric_ops, interpolation, border_mode, fill, rounding, method),
+            images,
+        )
+    if matrix is not None and _use_affine_transform(method, interpolation, border_mode, fill):
+        out = warp_affine(images, matrix, interpolation, border_mode, fill)
+        return out if interpolation == INTER_NEAREST else from_float(out, images.dtype, rounding)
+    if method == "affine_transform":
+        raise ValueError("method='affine_transform' needs affine ops only. Received: a displacement field")
     shape = ops.shape(images)
     x, y = warp_coordinates(geometric_ops, shape[1], shape[2])
     if interpolation == INTER_NEAREST:

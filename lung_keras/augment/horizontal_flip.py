@@ -37,6 +37,7 @@ class HorizontalFlip(GeometricAugmentation):
     """
 
     axis = 2
+    pixel_permutation = True
 
     def __init__(self, p=0.5, seed=None, **kwargs):
         super().__init__(p=p, seed=seed, **kwargs)

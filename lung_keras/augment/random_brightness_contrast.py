@@ -97,9 +97,13 @@ class RandomBrightnessContrast(PhotometricAugmentation):
             positive = alpha > 0
             alpha = ops.where(positive, safe_alpha_pos, safe_alpha_neg)
             beta = ops.where(positive, safe_beta_pos, safe_beta_neg)
-        y = F.brightness_contrast(x, alpha, beta, max_value)
-        y = F.quantize(y, dtype, self.rounding)
-        return self._where_applied(transformation["apply"], y, x)
+        # Samples not applied get alpha=1, beta=0 and no clip: `x * 1 + 0` is x exactly (and
+        # x is already on the integer grid for integer dtypes), so no select over the images.
+        apply = ops.convert_to_tensor(transformation["apply"])
+        alpha = ops.where(apply, alpha, ops.ones_like(alpha))
+        beta = ops.where(apply, beta, ops.zeros_like(beta))
+        y = F.clip_where(x * F.per_sample(alpha) + F.per_sample(beta), apply, 0.0, max_value)
+        return F.quantize(y, dtype, self.rounding, clip=False)  # floor of [0, max] stays inside
 
     def get_config(self):
         config = super().get_config()

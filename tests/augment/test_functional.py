@@ -82,3 +82,139 @@ def test_warp_coordinates_composes_output_to_input_maps():
     field[..., 1] = 0.5
     x, y = F.warp_coordinates([("field", field), ("affine", shift)], h, w)
     np.testing.assert_allclose(C.to_np(y)[0, :, 0], np.arange(h) + 0.5)
+
+
+# ----------------------------------------------------------------- fast affine path (keras.ops.image.affine_transform)
+
+
+def _random_matrices(n, h, w, seed):
+    """Output->input matrices mixing flips, rotation, scale, shear and translation (no degenerate ones)."""
+    rng = np.random.default_rng(seed)
+    forward = F.albumentations_affine_matrix(
+        h, w,
+        rng.uniform(-40, 40, n).astype("float32"),
+        rng.uniform(0.7, 1.3, n).astype("float32"),
+        rng.uniform(0.7, 1.3, n).astype("float32"),
+        rng.uniform(-10, 10, n).astype("float32"),
+        rng.uniform(-10, 10, n).astype("float32"),
+        rng.integers(-4, 5, n).astype("float32"),
+        rng.integers(-4, 5, n).astype("float32"),
+    )
+    flip = F.select_matrix(np.arange(n) % 2 == 0, F.horizontal_flip_matrix(n, w))
+    return [("affine", flip), ("affine", F.invert_affine(forward))]
+
+
+def _near_half(geo, h, w, eps=1e-3):
+    """Output pixels whose source position is within eps of a rounding tie (x.5) in x or y."""
+    x, y = (C.to_np(v) for v in F.warp_coordinates(geo, h, w))
+    return (np.abs(np.abs(x - np.floor(x)) - 0.5) < eps) | (np.abs(np.abs(y - np.floor(y)) - 0.5) < eps)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_affine_transform_path_equals_gather_path_bilinear(mode):
+    # Same OpenCV sampling rules through the kernel and through gathers; both in float32. Measured on
+    # TensorFlow and JAX: max |diff| <= 1.2e-6 on [0, 1] images. Asserted: 1e-5 (float32), and uint8 results
+    # identical except where float32 rounding lands the other side of .5 (<= 1 grey level, >= 99.5% equal).
+    n, h, w = 6, 13, 17
+    geo = _random_matrices(n, h, w, seed=mode)
+    img = C.smooth_image(n, h=h, w=w, c=2, dtype="float32", seed=mode)
+    fast = C.to_np(F.warp(img, geo, 1, mode, fill=0.3, method="affine_transform"))
+    slow = C.to_np(F.warp(img, geo, 1, mode, fill=0.3, method="gather"))
+    assert fast.dtype == slow.dtype == np.float32
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+    img8 = C.smooth_image(n, h=h, w=w, c=2, dtype="uint8", seed=mode)
+    fast8 = C.to_np(F.warp(img8, geo, 1, mode, fill=77, method="affine_transform")).astype(int)
+    slow8 = C.to_np(F.warp(img8, geo, 1, mode, fill=77, method="gather")).astype(int)
+    assert np.abs(fast8 - slow8).max() <= 1 and np.mean(fast8 == slow8) >= 0.995
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "bool"])
+def test_affine_transform_path_equals_gather_path_nearest(mode, dtype):
+    # Masks: nearest reads input values. The kernel rounds exact ties (x.5) away from zero, the gather path
+    # to even, so pixels whose source lies within 1e-3 px of a tie may differ; every other pixel must be equal.
+    n, h, w = 6, 13, 17
+    geo = _random_matrices(n, h, w, seed=10 + mode)
+    masks = C.blob_masks(n, h=h, w=w, dtype="uint8", values=(0, 1, 2)).astype(dtype)
+    fast = C.to_np(F.warp(masks, geo, 0, mode, fill=1, method="affine_transform"))
+    slow = C.to_np(F.warp(masks, geo, 0, mode, fill=1, method="gather"))
+    assert fast.dtype == slow.dtype == np.dtype(dtype)
+    ties = _near_half(geo, h, w)[..., None]
+    np.testing.assert_array_equal(np.where(ties, 0, fast), np.where(ties, 0, slow))
+    assert np.mean(ties) < 0.05  # the comparison really covers the image
+
+
+def test_affine_transform_path_image_as_mask():
+    # One geometry for image and mask: the same image through both interpolations' nearest path is identical.
+    img = C.smooth_image(4, c=1)
+    geo = _random_matrices(4, C.H, C.W, seed=3)
+    a = C.to_np(F.warp(img, geo, 0, 0, fill=0, method="affine_transform"))
+    b = C.to_np(F.warp(img.copy(), geo, 0, 0, fill=0, method="affine_transform"))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, img)
+
+
+# [interpolation, border_mode, fill, supported]
+SUPPORT_CASES = [
+    [1, 0, 0.0, True],
+    [0, 1, 5.0, True],
+    [1, 2, (3.0, 3.0, 3.0), True],  # the same value for every channel is a scalar fill
+    [1, 0, (1.0, 2.0, 3.0), False],  # per-channel fill: the kernel takes one number
+    [1, 3, 0.0, False],  # wrap: the kernel wraps the coordinate, not the two neighbours
+    [1, 4, 0.0, False],  # reflect_101: no such mode
+]
+
+
+@pytest.mark.parametrize("interpolation, border_mode, fill, supported", SUPPORT_CASES)
+def test_affine_transform_supported(interpolation, border_mode, fill, supported):
+    assert F.affine_transform_supported(interpolation, border_mode, fill) is supported
+    geo = _random_matrices(2, 6, 7, seed=0)
+    img = C.smooth_image(2, h=6, w=7, c=3, dtype="float32")
+    if supported:
+        F.warp(img, geo, interpolation, border_mode, fill, method="affine_transform")
+    else:
+        with pytest.raises(ValueError, match="Received: interpolation="):
+            F.warp(img, geo, interpolation, border_mode, fill, method="affine_transform")
+    # "auto" falls back to the gather path instead
+    auto = C.to_np(F.warp(img, geo, interpolation, border_mode, fill))
+    gather = C.to_np(F.warp(img, geo, interpolation, border_mode, fill, method="gather"))
+    np.testing.assert_allclose(auto, gather, atol=1e-5)
+
+
+def test_affine_transform_path_rejects_fields():
+    field = np.zeros((1, 4, 5, 2), "float32")
+    with pytest.raises(ValueError, match="displacement field"):
+        F.warp(np.zeros((1, 4, 5, 1), "float32"), [("field", field)], method="affine_transform")
+    with pytest.raises(ValueError, match="Received: method='bicubic'"):
+        F.warp(np.zeros((1, 4, 5, 1), "float32"), [("affine", F.identity_matrices(1))], method="bicubic")
+
+
+def _compiled(fn):
+    if C.BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn)
+    if C.BACKEND == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_skip_identity_returns_input_and_still_warps_otherwise(compiled):
+    # Eager: decided in Python; compiled (tf.function / jax.jit): keras.ops.cond, both branches traced.
+    img = C.smooth_image(3, dtype="uint8")
+    eye = F.identity_matrices(3)
+    rot = F.rotation_matrix(np.array([0.0, 17.0, 0.0], "float32"), C.H, C.W)
+
+    def run(x, m):
+        return F.warp(x, [("affine", m)], 1, 0, 0.0, skip_identity=True)
+
+    fn = _compiled(run) if compiled else run
+    np.testing.assert_array_equal(C.to_np(fn(img, eye)), img)
+    expected = C.to_np(F.warp(img, [("affine", rot)], 1, 0, 0.0))
+    out = C.to_np(fn(img, rot))
+    np.testing.assert_array_equal(out, expected)
+    assert not np.array_equal(out[1], img[1])
+    np.testing.assert_array_equal(out[0], img[0])  # identity samples of a warped batch are untouched

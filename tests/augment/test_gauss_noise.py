@@ -62,6 +62,21 @@ def test_injected_transformation(noise, x, expected):
     np.testing.assert_allclose(out.reshape(-1), expected, atol=1e-6)
 
 
+def test_samples_not_applied_are_bit_identical():
+    # `apply` is folded into the noise scale (0) and open clip bounds (no select over the images).
+    # Applied sample: clip(x + 0.1): -0.5 -> 0, 0.25 -> 0.35, 1.7 -> 1; uint8: +25.5 truncated to +25.
+    x = np.array([[-0.5, 0.25, 1.7], [-0.5, 0.25, 1.7]], "float32").reshape(2, 1, 3, 1)
+    t = {"apply": np.array([True, False]), "std": np.full(2, 0.1, "float32"), "mean": np.zeros(2, "float32"),
+         "noise": np.full((2, 1, 3, 1), 0.1, "float32")}
+    out = C.to_np(GaussNoise(p=0.5).transform_images(x, t))
+    np.testing.assert_allclose(out[0].reshape(-1), [0.0, 0.35, 1.0], atol=1e-6)
+    np.testing.assert_array_equal(out[1], x[1])
+    x8 = np.array([[0, 100, 250], [0, 100, 250]], "uint8").reshape(2, 1, 3, 1)
+    out8 = C.to_np(GaussNoise(p=0.5).transform_images(x8, t))
+    assert out8[0].reshape(-1).tolist() == [25, 125, 255]
+    np.testing.assert_array_equal(out8[1], x8[1])
+
+
 def test_noise_statistics():
     n = 8
     t = GaussNoise(std_range=(0.1, 0.1), mean_range=(0.05, 0.05), p=1.0, seed=0).get_random_transformation(

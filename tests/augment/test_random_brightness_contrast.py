@@ -63,6 +63,22 @@ def test_injected_transformation(kwargs, alpha, beta, x, expected):
     np.testing.assert_allclose(out.reshape(-1), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"brightness_by_max": False}, {"ensure_safe_range": True}])
+def test_samples_not_applied_are_bit_identical(kwargs):
+    # `apply` is folded into per-sample alpha=1, beta=0 and open clip bounds (no select over the images):
+    # a sample that is not applied must still come back exactly, even with values outside [0, 1].
+    # Applied sample (brightness_by_max): clip(x * 1.5 + 0.1): -0.5 -> 0, 0.25 -> 0.475, 1.7 -> 1.
+    x = np.array([[-0.5, 0.25, 1.7], [-0.5, 0.3333333, 1.7]], "float32").reshape(2, 1, 3, 1)
+    t = {"apply": np.array([True, False]), "alpha": np.full(2, 1.5, "float32"), "beta": np.full(2, 0.1, "float32")}
+    out = C.to_np(RandomBrightnessContrast(p=0.5, **kwargs).transform_images(x, t))
+    np.testing.assert_array_equal(out[1], x[1])
+    if not kwargs:
+        np.testing.assert_allclose(out[0].reshape(-1), [0.0, 0.475, 1.0], atol=1e-6)
+    x8 = np.array([[0, 100, 255], [0, 100, 255]], "uint8").reshape(2, 1, 3, 1)
+    out8 = C.to_np(RandomBrightnessContrast(p=0.5, **kwargs).transform_images(x8, t))
+    np.testing.assert_array_equal(out8[1], x8[1])
+
+
 def test_transformation_keys_and_ranges():
     t = RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=(0.1, 0.2), p=1.0, seed=0).get_random_transformation(
         np.zeros((500, 4, 4, 1), "uint8")
