@@ -303,10 +303,16 @@ def breakdown(size, batch, channels, repeats):
         nt = dict(noise_t, noise=n)
         return noise.apply_float(rbc.apply_float(x, rbc_t, "float32"), nt, "float32")
 
+    from lung_keras.augment.gauss_noise import standard_normal
+
+    # TensorFlow constant-folds random ops with a constant seed: draw from a generator there (under
+    # jax.jit a generator cannot advance; a constant key is not folded by XLA)
+    seed = keras.random.SeedGenerator(1) if BACKEND == "tensorflow" else 1
     components = [
-        ("sample all parameters (incl. noise)", lambda x: policy.get_random_transformation(x, seed=1)["steps"][3]["noise"], (images,)),
-        ("keras.random.normal (B,H,W,C)", lambda x: keras.random.normal(shape, seed=1), (images,)),
-        ("keras.random.uniform (B,H,W,C)", lambda x: keras.random.uniform(shape, seed=1), (images,)),
+        ("sample all parameters (incl. noise)", lambda x: policy.get_random_transformation(x, seed=seed)["steps"][3]["noise"], (images,)),
+        ("keras.random.normal (B,H,W,C)", lambda x: keras.random.normal(shape, seed=seed), (images,)),
+        ("GaussNoise standard_normal (B,H,W,C)", lambda x: standard_normal(shape, seed=seed), (images,)),
+        ("keras.random.uniform (B,H,W,C)", lambda x: keras.random.uniform(shape, seed=seed), (images,)),
         ("one elementwise op x*a", lambda x: x * 1.5, (images,)),
         ("photometric pass (RBC+noise apply)", photometric, (images, noise_t["noise"])),
         ("warp image bilinear, affine_transform", lambda x, m: F.warp(x, [("affine", m)], method="affine_transform"), (images, matrix)),

@@ -249,8 +249,8 @@ def test_fast_warp_path_equals_gather_path(monkeypatch, dtype):
     # (x.5 positions), asserted agreement >= 99.5%.
     from lung_keras.augment import functional as F
 
-    images = C.smooth_image(6, c=2, dtype=dtype)
-    masks = C.blob_masks(6)
+    images = C.smooth_image(4, dtype=dtype)
+    masks = C.blob_masks(4)
     policy = Compose(
         [HorizontalFlip(), Rotate(limit=30, p=0.8), Affine(scale=(0.8, 1.2), shear=(-8, 8), translate_percent=(-0.1, 0.1))],
         seed=8,

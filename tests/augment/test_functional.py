@@ -115,14 +115,14 @@ def test_affine_transform_path_equals_gather_path_bilinear(mode):
     # Same OpenCV sampling rules through the kernel and through gathers; both in float32. Measured on
     # TensorFlow and JAX: max |diff| <= 1.2e-6 on [0, 1] images. Asserted: 1e-5 (float32), and uint8 results
     # identical except where float32 rounding lands the other side of .5 (<= 1 grey level, >= 99.5% equal).
-    n, h, w = 6, 13, 17
+    n, h, w = 4, C.H, C.W  # the shapes of the other tests: JAX compiles fewer kernels
     geo = _random_matrices(n, h, w, seed=mode)
-    img = C.smooth_image(n, h=h, w=w, c=2, dtype="float32", seed=mode)
+    img = C.smooth_image(n, dtype="float32", seed=mode)
     fast = C.to_np(F.warp(img, geo, 1, mode, fill=0.3, method="affine_transform"))
     slow = C.to_np(F.warp(img, geo, 1, mode, fill=0.3, method="gather"))
     assert fast.dtype == slow.dtype == np.float32
     np.testing.assert_allclose(fast, slow, atol=1e-5)
-    img8 = C.smooth_image(n, h=h, w=w, c=2, dtype="uint8", seed=mode)
+    img8 = C.smooth_image(n, dtype="uint8", seed=mode)
     fast8 = C.to_np(F.warp(img8, geo, 1, mode, fill=77, method="affine_transform")).astype(int)
     slow8 = C.to_np(F.warp(img8, geo, 1, mode, fill=77, method="gather")).astype(int)
     assert np.abs(fast8 - slow8).max() <= 1 and np.mean(fast8 == slow8) >= 0.995
@@ -133,7 +133,7 @@ def test_affine_transform_path_equals_gather_path_bilinear(mode):
 def test_affine_transform_path_equals_gather_path_nearest(mode, dtype):
     # Masks: nearest reads input values. The kernel rounds exact ties (x.5) away from zero, the gather path
     # to even, so pixels whose source lies within 1e-3 px of a tie may differ; every other pixel must be equal.
-    n, h, w = 6, 13, 17
+    n, h, w = 4, C.H, C.W
     geo = _random_matrices(n, h, w, seed=10 + mode)
     masks = C.blob_masks(n, h=h, w=w, dtype="uint8", values=(0, 1, 2)).astype(dtype)
     fast = C.to_np(F.warp(masks, geo, 0, mode, fill=1, method="affine_transform"))
@@ -168,8 +168,8 @@ SUPPORT_CASES = [
 @pytest.mark.parametrize("interpolation, border_mode, fill, supported", SUPPORT_CASES)
 def test_affine_transform_supported(interpolation, border_mode, fill, supported):
     assert F.affine_transform_supported(interpolation, border_mode, fill) is supported
-    geo = _random_matrices(2, 6, 7, seed=0)
-    img = C.smooth_image(2, h=6, w=7, c=3, dtype="float32")
+    geo = _random_matrices(4, C.H, C.W, seed=0)
+    img = C.smooth_image(4, c=3 if isinstance(fill, tuple) else 1, dtype="float32")
     if supported:
         F.warp(img, geo, interpolation, border_mode, fill, method="affine_transform")
     else:
