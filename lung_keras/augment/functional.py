@@ -574,9 +574,10 @@ AFFINE_TRANSFORM_FILL_MODES = {
 _AFFINE_TRANSFORM_DTYPES = ("uint8", "int32", "int64", "float16", "bfloat16", "float32", "float64")
 
 #: What `warp(..., method="auto")` (the layers' call) does. "auto": `warp_affine` on the
-#: TensorFlow backend where `affine_transform_supported` allows it, the gather path otherwise;
-#: "affine_transform": `warp_affine` wherever supported, on any backend; "gather": always the
-#: gather path (benchmarks, debugging, tests of the fast path).
+#: TensorFlow backend where `affine_transform_supported` allows it and the graph is not being
+#: compiled with XLA, the gather path otherwise; "affine_transform": `warp_affine` wherever
+#: supported (any backend; not under TensorFlow XLA); "gather": always the gather path
+#: (benchmarks, debugging, tests of the fast path).
 DEFAULT_WARP_METHOD = "auto"
 _WARP_METHODS = ("auto", "gather", "affine_transform")
 
@@ -616,13 +617,33 @@ def _use_affine_transform(method, interpolation, border_mode, fill):
                 f"interpolation={interpolation}, border_mode={border_mode}, fill={fill!r}"
             )
         return True
-    if method == "gather" or DEFAULT_WARP_METHOD == "gather":
+    if method == "gather" or DEFAULT_WARP_METHOD == "gather" or not supported:
         return False
-    if DEFAULT_WARP_METHOD == "affine_transform":
-        return supported
-    # The TensorFlow kernel (ImageProjectiveTransformV3) is ~2x faster than the gather path on CPU;
+    tensorflow = keras.backend.backend() == "tensorflow"
+    if tensorflow and _tf_xla_context():
+        return False  # XLA has no kernel for ImageProjectiveTransformV3
+    # The TensorFlow kernel (ImageProjectiveTransformV3) is 3-4x faster than the gather path on CPU;
     # JAX's affine_transform is map_coordinates over (B, H, W, C) coordinates, slower than ours.
-    return supported and keras.backend.backend() == "tensorflow"
+    return DEFAULT_WARP_METHOD == "affine_transform" or tensorflow
+
+
+def _tf_xla_context():
+    """Whether TensorFlow is tracing for XLA (`jit_compile=True`, e.g. `model.fit` compiled with XLA).
+
+    TensorFlow has no XLA kernel for `ImageProjectiveTransformV3`, so the warp must take the gather
+    path there. Only called on the TensorFlow backend (TensorFlow is imported already). Uses TF's
+    own check (`control_flow_util.GraphOrParentsInXlaContext`, as tf.keras did); if that ever
+    fails, answers True: the gather path is always correct.
+    """
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+
+        if tf.executing_eagerly():
+            return False
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+    except Exception:  # a TensorFlow without this private helper: stay on the safe side
+        return True
 
 
 def affine_coefficients(matrix):
@@ -726,9 +747,10 @@ def warp(
 
     `method`: `"gather"` (coordinates + gathers, every border mode, fields),
     `"affine_transform"` (`warp_affine`, one kernel call; only affine op lists
-    and the settings `affine_transform_supported` accepts) or `"auto"`
-    (default: `affine_transform` on the TensorFlow backend when allowed,
-    `gather` otherwise; see `DEFAULT_WARP_METHOD`).
+    and the settings `affine_transform_supported` accepts; TensorFlow has no
+    XLA kernel for it) or `"auto"` (default: `affine_transform` on the
+    TensorFlow backend when allowed and not compiling with XLA, `gather`
+    otherwise; see `DEFAULT_WARP_METHOD`).
 
     `skip_identity`: for affine op lists, return `images` unchanged without
     resampling when every matrix is the identity (decided at run time with

@@ -38,6 +38,16 @@ def test_fit_augments_in_train_step_only(jit_compile):
     assert model.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-4)
 
 
+def test_fit_with_a_geometric_policy_under_jit_compile():
+    # TensorFlow's XLA has no kernel for the fast warp (ImageProjectiveTransformV3): under
+    # jit_compile=True the warp must take the gather path and training must run.
+    x, y = _data()
+    model = AugmentedModel(_unet_like(), Compose([HorizontalFlip(), Rotate(limit=20, p=1.0)], seed=0))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
 def test_images_and_masks_get_the_same_draw_and_seed_state_advances():
     size = 12
     x = C.smooth_image(6, h=size, w=size, dtype="float32")

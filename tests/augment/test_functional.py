@@ -218,3 +218,21 @@ def test_skip_identity_returns_input_and_still_warps_otherwise(compiled):
     np.testing.assert_array_equal(out, expected)
     assert not np.array_equal(out[1], img[1])
     np.testing.assert_array_equal(out[0], img[0])  # identity samples of a warped batch are untouched
+
+
+@C.requires_tf
+def test_warp_under_tensorflow_xla_takes_the_gather_path():
+    # XLA has no kernel for ImageProjectiveTransformV3: inside jit_compile=True the auto method must fall
+    # back to the gather path (compiles, same result) and use the kernel again outside XLA.
+    import tensorflow as tf
+
+    img = C.smooth_image(4, dtype="float32")
+    geo = _random_matrices(4, C.H, C.W, seed=5)
+    xla = tf.function(lambda x: F.warp(x, geo, 1, 0, 0.0, skip_identity=True), jit_compile=True)
+    plain = tf.function(lambda x: F.warp(x, geo, 1, 0, 0.0, skip_identity=True))
+    gather = C.to_np(F.warp(img, geo, 1, 0, 0.0, method="gather"))
+    np.testing.assert_allclose(C.to_np(xla(img)), gather, atol=1e-5)  # XLA fuses (fma): ~2e-6
+    np.testing.assert_allclose(C.to_np(plain(img)), gather, atol=1e-5)
+    graph_def = plain.get_concrete_function(tf.TensorSpec(img.shape, tf.float32)).graph.as_graph_def()
+    ops_used = {n.op for n in graph_def.node} | {n.op for fn in graph_def.library.function for n in fn.node_def}
+    assert "ImageProjectiveTransformV3" in ops_used  # the fast path is used outside XLA
