@@ -125,6 +125,8 @@ def run_comparison(config, dataset=None, policy=None):
     Returns:
         The results dict (also written to `<out>/metrics.json`).
     """
+    import keras
+
     from lung_keras import stats
     from lung_keras.train import TrainConfig
     from lung_keras.train import load_policy
@@ -186,7 +188,8 @@ def run_comparison(config, dataset=None, policy=None):
                 result = train(tconfig, dataset=dataset, policy=arm_policy)
                 histories[arm].append(result["history"])
                 model = result["model"]
-                for set_name, samples in _test_sets(result["splits"], config, extra):
+                test_sets = _test_sets(result["splits"], config, extra)
+                for set_name, samples in test_sets:
                     key = (set_name, tuple(s.id for s in samples))
                     if key not in cached_arrays:
                         cached_arrays[key] = lk_data.load_arrays(samples, size)
@@ -195,7 +198,7 @@ def run_comparison(config, dataset=None, policy=None):
                     dice, _, _ = score_predictions(y, pred)
                     per_set.setdefault(set_name, {}).setdefault(arm, []).append(dice)
                     set_ids[set_name] = [s.id for s in samples]
-                    if seed == seeds[0] and set_name == _test_sets(result["splits"], config, [])[0][0]:
+                    if seed == seeds[0] and set_name == test_sets[0][0]:
                         grid_inputs[arm] = (x, y, pred, set_ids[set_name], dice)
                 done += 1
                 _log(
@@ -224,7 +227,7 @@ def run_comparison(config, dataset=None, policy=None):
         figures["augmentation preview"] = preview
     results = {
         "config": {**dataclasses.asdict(config), "seeds": seeds, "arms": list(arms),
-                   "policy": _policy_summary(policy), "data": str(dataset.root), "n_cases": len(dataset)},
+                   "policy": keras.saving.serialize_keras_object(policy), "data": str(dataset.root), "n_cases": len(dataset)},
         "alpha": 0.05,
         "conditions": conditions,
         "figures": figures,
@@ -245,22 +248,7 @@ def run_comparison(config, dataset=None, policy=None):
 
 def _reseeded(policy, seed):
     """A fresh copy of `policy` seeded for training seed `seed` (same policy config, new draws)."""
-    import keras
-
-    config = keras.saving.serialize_keras_object(policy)
-    clone = keras.saving.deserialize_keras_object(config)
-    if hasattr(clone, "seed"):
-        try:
-            return type(clone).from_config({**clone.get_config(), "seed": 1000 + seed})
-        except (TypeError, ValueError):
-            return clone
-    return clone
-
-
-def _policy_summary(policy):
-    import keras
-
-    return keras.saving.serialize_keras_object(policy)
+    return type(policy).from_config({**policy.get_config(), "seed": 1000 + seed})
 
 
 def _json_default(value):
