@@ -288,6 +288,7 @@ def breakdown(size, batch, channels, repeats):
     rng = np.random.default_rng(0)
     images, masks = _data(size, batch, channels, rng)
     images = ops.convert_to_tensor(images)
+    masks8 = ops.convert_to_tensor(masks.astype(np.uint8))
     masks = ops.convert_to_tensor(masks)
     policy = our_compose()
     t = policy.get_random_transformation(images, seed=0)
@@ -316,9 +317,12 @@ def breakdown(size, batch, channels, repeats):
         ("one elementwise op x*a", lambda x: x * 1.5, (images,)),
         ("photometric pass (RBC+noise apply)", photometric, (images, noise_t["noise"])),
         ("warp image bilinear, affine_transform", lambda x, m: F.warp(x, [("affine", m)], method="affine_transform"), (images, matrix)),
-        ("warp image bilinear, gather", lambda x, m: F.warp(x, [("affine", m)], method="gather"), (images, matrix)),
+        ("warp image bilinear, gather inline", lambda x, m: F.warp(x, [("affine", m)], method="gather"), (images, matrix)),
+        ("warp image bilinear, auto (layers)", lambda x, m: F.warp(x, [("affine", m)]), (images, matrix)),
         ("warp mask nearest, affine_transform", lambda x, m: F.warp(x, [("affine", m)], 0, method="affine_transform"), (masks, matrix)),
-        ("warp mask nearest, gather", lambda x, m: F.warp(x, [("affine", m)], 0, method="gather"), (masks, matrix)),
+        ("warp mask nearest, gather inline", lambda x, m: F.warp(x, [("affine", m)], 0, method="gather"), (masks, matrix)),
+        ("warp mask nearest, auto (layers)", lambda x, m: F.warp(x, [("affine", m)], 0), (masks, matrix)),
+        ("warp uint8 mask nearest, auto (layers)", lambda x, m: F.warp(x, [("affine", m)], 0), (masks8, matrix)),
     ]
     print(f"{size:>4} breakdown, ms per batch of {batch} (median of {repeats}, each part compiled alone):")
     for label, fn, args in components:

@@ -235,8 +235,7 @@ class BaseAugmentation(keras.layers.Layer):
                 )
         info = data_info(images)
         transformation = sampler(info, self._seed_stream(None))
-        out_images = image_fn(images, transformation)
-        out_masks = mask_fn(masks, transformation) if masks is not None else None
+        out_images, out_masks = F.run_transforms(self, image_fn, mask_fn, images, masks, transformation)
         if unbatched:
             out_images = out_images[0]
             out_masks = out_masks[0] if out_masks is not None else None

@@ -71,10 +71,7 @@ class Affine(GeometricAugmentation):
         Measured with fixed parameters on a 128x128 uint8 image: at most 1
         grey level on 0.01% of pixels, masks identical. Differences:
         `fit_output=True` and cubic/area/lanczos interpolation are not
-        supported. On TensorFlow, constant/replicate/reflect borders with a
-        scalar fill resample through `keras.ops.image.affine_transform`
-        (`functional.warp_affine`), where nearest positions exactly halfway
-        between two pixels round away from zero instead of to even.
+        supported.
 
     Example:
 

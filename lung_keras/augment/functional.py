@@ -29,6 +29,7 @@ OpenCV codes used as arguments: interpolation `0` nearest, `1` linear; border
 """
 
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -573,10 +574,12 @@ AFFINE_TRANSFORM_FILL_MODES = {
 #: dtypes the TensorFlow kernel (`ImageProjectiveTransformV3`) accepts.
 _AFFINE_TRANSFORM_DTYPES = ("uint8", "int32", "int64", "float16", "bfloat16", "float32", "float64")
 
-#: What `warp(..., method="auto")` (the layers' call) does. "auto": `warp_affine` on the
-#: TensorFlow backend where `affine_transform_supported` allows it and the graph is not being
-#: compiled with XLA, the gather path otherwise; "affine_transform": `warp_affine` wherever
-#: supported (any backend; not under TensorFlow XLA); "gather": always the gather path
+#: What `warp(..., method="auto")` (the layers' call) does. "auto": the gather path, which on the
+#: TensorFlow backend outside an XLA graph runs as its own XLA-compiled function (`_tf_xla_gather`;
+#: on a 2-core CPU at 256x256 about 2x faster than TensorFlow's `ImageProjectiveTransformV3` for
+#: bilinear images and up to 9x for nearest uint8 masks, see benchmarks/augment_throughput.py
+#: --breakdown); "affine_transform": `warp_affine` wherever supported (any backend; not under
+#: TensorFlow XLA); "gather": always the gather path, traced inline into the caller's graph
 #: (benchmarks, debugging, tests of the fast path).
 DEFAULT_WARP_METHOD = "auto"
 _WARP_METHODS = ("auto", "gather", "affine_transform")
@@ -617,14 +620,92 @@ def _use_affine_transform(method, interpolation, border_mode, fill):
                 f"interpolation={interpolation}, border_mode={border_mode}, fill={fill!r}"
             )
         return True
-    if method == "gather" or DEFAULT_WARP_METHOD == "gather" or not supported:
+    if method == "gather" or DEFAULT_WARP_METHOD != "affine_transform" or not supported:
+        # "auto": the gather path; JAX's affine_transform is map_coordinates over (B, H, W, C)
+        # coordinates, slower than ours, and TensorFlow runs ours through XLA (`_tf_xla_gather`).
         return False
-    tensorflow = keras.backend.backend() == "tensorflow"
-    if tensorflow and _tf_xla_context():
+    if keras.backend.backend() == "tensorflow" and _tf_xla_context():
         return False  # XLA has no kernel for ImageProjectiveTransformV3
-    # The TensorFlow kernel (ImageProjectiveTransformV3) is 3-4x faster than the gather path on CPU;
-    # JAX's affine_transform is map_coordinates over (B, H, W, C) coordinates, slower than ours.
-    return DEFAULT_WARP_METHOD == "affine_transform" or tensorflow
+    return True
+
+
+def _use_tf_xla_gather(method):
+    """Whether the gather path should run as its own XLA cluster: TensorFlow backend, `method`
+    "auto" (and `DEFAULT_WARP_METHOD` "auto"), and not already inside an XLA graph (there the
+    inline gather is compiled with the rest)."""
+    return (
+        method == "auto"
+        and DEFAULT_WARP_METHOD == "auto"
+        and keras.backend.backend() == "tensorflow"
+        and not _tf_xla_context()
+    )
+
+
+_TF_XLA_GATHER = []
+
+
+def _tf_xla_gather():
+    """`_gather_warp` wrapped in `tf.function(jit_compile=True)` (built once, TensorFlow only).
+
+    TensorFlow's own kernels for the gather path (GatherV2 plus a dozen elementwise ops over
+    `(B, H, W)`) run op by op; XLA fuses the coordinate arithmetic into the gathers, 3-10x faster
+    on CPU. Called from a plain `tf.function`, eagerly or in `tf.data.Dataset.map`, the nested
+    function becomes one compiled cluster; the Python arguments (op kinds, interpolation, border,
+    fill, rounding) are part of its trace key. Only the warp is compiled: TensorFlow's XLA
+    lowering of its random ops is ~70x slower on CPU than the plain kernels, so parameter
+    sampling and noise stay outside.
+    """
+    if not _TF_XLA_GATHER:
+        import tensorflow as tf
+
+        _TF_XLA_GATHER.append(tf.function(_gather_warp, jit_compile=True, autograph=False))
+    return _TF_XLA_GATHER[0]
+
+
+#: TensorFlow backend: run each layer call's image and mask transforms (everything after parameter
+#: sampling) as one XLA-compiled function (`run_transforms`). False: TensorFlow's op-by-op kernels.
+TF_XLA_TRANSFORMS = True
+
+_TF_XLA_RUNNERS = weakref.WeakKeyDictionary()
+
+
+def _transforms(layer_ref, images, masks, transformation):
+    layer = layer_ref()
+    out_images = layer._transform_images(images, transformation)
+    out_masks = layer._transform_masks(masks, transformation) if masks is not None else None
+    return out_images, out_masks
+
+
+def run_transforms(layer, image_fn, mask_fn, images, masks, transformation):
+    """`(image_fn(images, t), mask_fn(masks, t))` (masks may be None), compiled where that pays.
+
+    On the TensorFlow backend outside an XLA graph (`TF_XLA_TRANSFORMS`, `DEFAULT_WARP_METHOD`
+    "auto"), when `image_fn`/`mask_fn` are the layer's own `_transform_images`/`_transform_masks`,
+    both run as one `tf.function(jit_compile=True)` per layer: XLA fuses the sampling-grid
+    arithmetic into the gathers and the photometric chain into one elementwise loop (on a 2-core
+    CPU at 256x256 the default policy goes from ~40 to ~20 ms per batch of 32, see
+    benchmarks/augment_throughput.py). Parameter sampling stays outside: TensorFlow's XLA lowering
+    of its random ops is ~70x slower on CPU than its plain kernels. Elsewhere (JAX, already inside
+    XLA, eager-only callers) the functions run inline.
+    """
+    own = getattr(image_fn, "__func__", None) is type(layer)._transform_images and (
+        getattr(mask_fn, "__func__", None) is type(layer)._transform_masks
+    )
+    if own and TF_XLA_TRANSFORMS and _use_tf_xla_gather("auto"):
+        runner = _TF_XLA_RUNNERS.get(layer)
+        if runner is None:
+            import tensorflow as tf
+
+            # a weak reference: the runner is the dict's value, it must not keep its key alive
+            ref = weakref.ref(layer)
+            runner = tf.function(
+                lambda i, m, t: _transforms(ref, i, m, t), jit_compile=True, autograph=False
+            )
+            _TF_XLA_RUNNERS[layer] = runner
+        return runner(images, masks, transformation)
+    out_images = image_fn(images, transformation)
+    out_masks = mask_fn(masks, transformation) if masks is not None else None
+    return out_images, out_masks
 
 
 def _tf_xla_context():
@@ -748,9 +829,9 @@ def warp(
     `method`: `"gather"` (coordinates + gathers, every border mode, fields),
     `"affine_transform"` (`warp_affine`, one kernel call; only affine op lists
     and the settings `affine_transform_supported` accepts; TensorFlow has no
-    XLA kernel for it) or `"auto"` (default: `affine_transform` on the
-    TensorFlow backend when allowed and not compiling with XLA, `gather`
-    otherwise; see `DEFAULT_WARP_METHOD`).
+    XLA kernel for it) or `"auto"` (default: the gather path, compiled as
+    its own XLA function on the TensorFlow backend outside XLA graphs; see
+    `DEFAULT_WARP_METHOD`).
 
     `skip_identity`: for affine op lists, return `images` unchanged without
     resampling when every matrix is the identity (decided at run time with
@@ -768,6 +849,13 @@ def warp(
         return out if interpolation == INTER_NEAREST else from_float(out, images.dtype, rounding)
     if method == "affine_transform":
         raise ValueError("method='affine_transform' needs affine ops only. Received: a displacement field")
+    if _use_tf_xla_gather(method):
+        return _tf_xla_gather()(images, list(geometric_ops), interpolation, border_mode, fill, rounding)
+    return _gather_warp(images, geometric_ops, interpolation, border_mode, fill, rounding)
+
+
+def _gather_warp(images, geometric_ops, interpolation, border_mode, fill, rounding):
+    """The gather path of `warp`: one sampling grid, then `sample`."""
     shape = ops.shape(images)
     x, y = warp_coordinates(geometric_ops, shape[1], shape[2])
     if interpolation == INTER_NEAREST:

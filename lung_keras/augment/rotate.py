@@ -48,11 +48,7 @@ class Rotate(GeometricAugmentation):
         results, OpenCV border semantics. Measured on a 128x128 uint8 chest
         X-ray with fixed angles: identical pixels and masks (float32 images:
         max |diff| 6e-6). Differences: cubic/area/lanczos interpolation and
-        `crop_border=True` are not supported. On TensorFlow, constant/
-        replicate/reflect borders with a scalar fill resample through
-        `keras.ops.image.affine_transform` (`functional.warp_affine`), where
-        nearest positions exactly halfway between two pixels round away
-        from zero instead of to even.
+        `crop_border=True` are not supported.
 
     Example:
 
