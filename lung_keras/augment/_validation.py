@@ -13,7 +13,7 @@ def _fmt(value):
     return repr(value)
 
 
-def as_pair(value, name, mode):
+def as_pair(value, name, mode, sort=True):
     """Normalize a range argument to a `(low, high)` float tuple.
 
     mode:
@@ -21,7 +21,9 @@ def as_pair(value, name, mode):
         "fixed":     number v -> (v, v)
         "zero":      number v -> (0, v)          (Albumentations to_tuple(v, low=0))
         "one":       number v -> (1, v) sorted   (Albumentations to_tuple(v, low=1))
-    Pairs are returned as given (as floats); low must not exceed high.
+    Pairs are returned as floats, sorted when `sort` (Albumentations sorts `limit`, `scale`,
+    `gamma_limit`, `blur_limit`, ... given high first); with `sort=False` a reversed pair is an
+    error (Albumentations' `nondecreasing` ranges: GaussNoise `std_range`, `mean_range`).
     """
     if _is_number(value):
         v = float(value)
@@ -41,7 +43,9 @@ def as_pair(value, name, mode):
         raise ValueError(
             f"`{name}` must be a number or a pair of numbers (low, high). Received: {name}={_fmt(value)}"
         )
-    if pair[0] > pair[1]:
+    if pair[0] > pair[1] and sort:
+        pair = (pair[1], pair[0])
+    elif pair[0] > pair[1]:
         raise ValueError(f"`{name}` must satisfy low <= high. Received: {name}={_fmt(value)}")
     return pair
 

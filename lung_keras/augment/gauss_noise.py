@@ -75,8 +75,8 @@ class GaussNoise(PhotometricAugmentation):
             raise ValueError(f"`std_range` must be a pair (low, high). Received: std_range={std_range!r}")
         if not (isinstance(mean_range, (list, tuple)) and len(mean_range) == 2):
             raise ValueError(f"`mean_range` must be a pair (low, high). Received: mean_range={mean_range!r}")
-        self.std_range = V.check_bounds(V.as_pair(std_range, "std_range", "fixed"), "std_range", 0.0, 1.0)
-        self.mean_range = V.check_bounds(V.as_pair(mean_range, "mean_range", "fixed"), "mean_range", -1.0, 1.0)
+        self.std_range = V.check_bounds(V.as_pair(std_range, "std_range", "fixed", sort=False), "std_range", 0.0, 1.0)
+        self.mean_range = V.check_bounds(V.as_pair(mean_range, "mean_range", "fixed", sort=False), "mean_range", -1.0, 1.0)
         self.per_channel = V.check_bool(per_channel, "per_channel")
         if (
             isinstance(noise_scale_factor, bool)

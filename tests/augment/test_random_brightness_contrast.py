@@ -92,7 +92,6 @@ def test_transformation_keys_and_ranges():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"brightness_limit": (0.3, 0.1)}, r"Received: brightness_limit=\(0.3, 0.1\)"),
         ({"contrast_limit": [1, 2, 3]}, r"Received: contrast_limit=\[1, 2, 3\]"),
         ({"brightness_by_max": "yes"}, "Received: brightness_by_max='yes'"),
     ],

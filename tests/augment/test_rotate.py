@@ -92,7 +92,6 @@ def test_constant_border_fills_corners():
     "kwargs, match",
     [
         ({"limit": "a"}, "Received: limit='a'"),
-        ({"limit": (20, 10)}, r"Received: limit=\(20, 10\)"),
         ({"interpolation": 2}, "Received: interpolation=2"),
         ({"border_mode": 5}, "Received: border_mode=5"),
         ({"crop_border": True}, "Received: crop_border=True"),
