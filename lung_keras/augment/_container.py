@@ -142,9 +142,14 @@ class ContainerAugmentation(BaseAugmentation):
                         x = layer._flip(x, t)
                     continue
                 interp, border, fill, _, _ = key if key is not None else _DEFAULT_KEY
+                geo = self._geometric_ops(members, shape[1], shape[2])
+                if integer and not as_float and _integral(fill) and F.fill_in_range(fill, dtype):
+                    # resample the integer image itself: same values (bilinear blends in float32, then
+                    # rounds half to even), gathers of 1-byte pixels are ~1.7x faster than of float32
+                    x = F.warp(x, geo, interp, border, fill, rounding="round", skip_identity=True)
+                    continue
                 if not as_float:
                     x, as_float = F.to_float(x), True
-                geo = self._geometric_ops(members, shape[1], shape[2])
                 x = F.warp(x, geo, interp, border, fill, skip_identity=True)
                 if integer and not (interp == F.INTER_NEAREST and _integral(fill) and F.fill_in_range(fill, dtype)):
                     # bilinear blends of in-range values and an in-range fill stay in range
