@@ -471,7 +471,8 @@ def sample(
     final_shape = (out_shape[0], out_shape[1], out_shape[2], channels)
 
     def gather(offset):
-        values = ops.take(flat, idx + offset if offset else idx, axis=0)
+        # offset: a Python int, or a tensor when the width is only known at run time
+        values = ops.take(flat, idx if isinstance(offset, int) and offset == 0 else idx + offset, axis=0)
         return ops.reshape(ops.cast(values, "float32"), final_shape)
 
     v00 = gather(0)
@@ -641,25 +642,40 @@ def _use_tf_xla_gather(method):
     )
 
 
-_TF_XLA_GATHER = []
+_TF_XLA_GATHER = {}
 
 
-def _tf_xla_gather():
-    """`_gather_warp` wrapped in `tf.function(jit_compile=True)` (built once, TensorFlow only).
+def _tf_xla_function(tf, fn):
+    """`tf.function(fn, jit_compile=True)` that does not retrace per input shape.
+
+    `reduce_retracing`: after a second shape the trace generalizes the varying dimensions (batch,
+    height, width) to None (at most three traces), so eager calls on images of many sizes (offline
+    expansion, previews) reuse one trace instead of tracing again and warning about it; XLA still
+    compiles per concrete shape, as it must.
+    """
+    return tf.function(fn, jit_compile=True, autograph=False, reduce_retracing=True)
+
+
+def _tf_xla_gather(images, geometric_ops, interpolation, border_mode, fill, rounding):
+    """`_gather_warp` wrapped in `tf.function(jit_compile=True)` (TensorFlow only).
 
     TensorFlow's own kernels for the gather path (GatherV2 plus a dozen elementwise ops over
     `(B, H, W)`) run op by op; XLA fuses the coordinate arithmetic into the gathers, 3-10x faster
     on CPU. Called from a plain `tf.function`, eagerly or in `tf.data.Dataset.map`, the nested
-    function becomes one compiled cluster; the Python arguments (op kinds, interpolation, border,
-    fill, rounding) are part of its trace key. Only the warp is compiled: TensorFlow's XLA
-    lowering of its random ops is ~70x slower on CPU than the plain kernels, so parameter
-    sampling and noise stay outside.
+    function becomes one compiled cluster. One function per dtype and static setting (op kinds,
+    interpolation, border, fill, rounding), so each sees only its own shapes (`_tf_xla_function`).
+    Only the warp is compiled: TensorFlow's XLA lowering of its random ops is ~70x slower on CPU
+    than the plain kernels, so parameter sampling and noise stay outside.
     """
-    if not _TF_XLA_GATHER:
+    kinds = tuple(kind for kind, _ in geometric_ops)
+    key = (_dtype_name(images.dtype), kinds, interpolation, border_mode, repr(fill), rounding)
+    fn = _TF_XLA_GATHER.get(key)
+    if fn is None:
         import tensorflow as tf
 
-        _TF_XLA_GATHER.append(tf.function(_gather_warp, jit_compile=True, autograph=False))
-    return _TF_XLA_GATHER[0]
+        fn = _tf_xla_function(tf, _gather_warp)
+        _TF_XLA_GATHER[key] = fn
+    return fn(images, list(geometric_ops), interpolation, border_mode, fill, rounding)
 
 
 #: TensorFlow backend: run each layer call's image and mask transforms (everything after parameter
@@ -692,16 +708,17 @@ def run_transforms(layer, image_fn, mask_fn, images, masks, transformation):
         getattr(mask_fn, "__func__", None) is type(layer)._transform_masks
     )
     if own and TF_XLA_TRANSFORMS and _use_tf_xla_gather("auto"):
-        runner = _TF_XLA_RUNNERS.get(layer)
+        # one function per layer and input dtypes, so each retraces only for new shapes
+        runners = _TF_XLA_RUNNERS.setdefault(layer, {})
+        key = (_dtype_name(images.dtype), None if masks is None else _dtype_name(masks.dtype))
+        runner = runners.get(key)
         if runner is None:
             import tensorflow as tf
 
             # a weak reference: the runner is the dict's value, it must not keep its key alive
             ref = weakref.ref(layer)
-            runner = tf.function(
-                lambda i, m, t: _transforms(ref, i, m, t), jit_compile=True, autograph=False
-            )
-            _TF_XLA_RUNNERS[layer] = runner
+            runner = _tf_xla_function(tf, lambda i, m, t: _transforms(ref, i, m, t))
+            runners[key] = runner
         return runner(images, masks, transformation)
     out_images = image_fn(images, transformation)
     out_masks = mask_fn(masks, transformation) if masks is not None else None
@@ -850,7 +867,7 @@ def warp(
     if method == "affine_transform":
         raise ValueError("method='affine_transform' needs affine ops only. Received: a displacement field")
     if _use_tf_xla_gather(method):
-        return _tf_xla_gather()(images, list(geometric_ops), interpolation, border_mode, fill, rounding)
+        return _tf_xla_gather(images, geometric_ops, interpolation, border_mode, fill, rounding)
     return _gather_warp(images, geometric_ops, interpolation, border_mode, fill, rounding)
 
 

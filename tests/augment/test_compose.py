@@ -310,6 +310,36 @@ def test_tensorflow_xla_transforms_equal_op_by_op(monkeypatch, dtype):
     assert not np.array_equal(xla_i, images)
 
 
+@C.requires_tf
+def test_tensorflow_eager_calls_on_many_sizes_do_not_retrace(monkeypatch, caplog):
+    # Offline expansion and previews call the layers eagerly on images of many sizes: the XLA functions
+    # must generalize their trace (no "triggered tf.function retracing" warnings) and give the results
+    # of the op-by-op gather path at every size (float32 within 1e-5; masks identical).
+    import logging
+
+    from lung_keras.augment import functional as F
+
+    policy = Compose([Rotate(limit=20, p=1.0), RandomBrightnessContrast(p=1.0)], seed=2)
+    sizes = [(1, 20, 24), (2, 21, 24), (3, 22, 30), (1, 23, 31), (2, 26, 25), (1, 27, 33), (2, 28, 28)]
+    runs = []
+    for xla in (True, False):
+        monkeypatch.setattr(F, "TF_XLA_TRANSFORMS", xla)
+        monkeypatch.setattr(F, "DEFAULT_WARP_METHOD", "auto" if xla else "gather")
+        outs = []
+        with caplog.at_level(logging.WARNING):
+            for i, (b, h, w) in enumerate(sizes):
+                data = {"images": C.smooth_image(b, h=h, w=w, dtype="float32"), "segmentation_masks": C.blob_masks(b, h=h, w=w)}
+                t = policy.get_random_transformation(data, seed=i)
+                outs.append((C.to_np(policy.transform_images(data["images"], t)), C.to_np(policy.transform_segmentation_masks(data["segmentation_masks"], t))))
+                out = policy(data, training=True)
+                assert tuple(out["images"].shape) == (b, h, w, 1)
+        runs.append(outs)
+    assert "retracing" not in caplog.text
+    for (xi, xm), (gi, gm) in zip(*runs):
+        np.testing.assert_allclose(xi, gi, atol=1e-5)
+        np.testing.assert_array_equal(xm, gm)
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_flip_only_run_is_an_exact_index_flip(dtype):
     images = C.smooth_image(8, dtype=dtype)
