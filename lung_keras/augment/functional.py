@@ -28,6 +28,7 @@ OpenCV codes used as arguments: interpolation `0` nearest, `1` linear; border
 `0` constant, `1` replicate, `2` reflect, `3` wrap, `4` reflect_101.
 """
 
+import functools
 import math
 import weakref
 
@@ -651,9 +652,11 @@ def _tf_xla_function(tf, fn):
     `reduce_retracing`: after a second shape the trace generalizes the varying dimensions (batch,
     height, width) to None (at most three traces), so eager calls on images of many sizes (offline
     expansion, previews) reuse one trace instead of tracing again and warning about it; XLA still
-    compiles per concrete shape, as it must.
+    compiles per concrete shape, as it must. TensorFlow counts traces for its "excessive
+    retracing" warning per code object, shared by every function built from the same `fn`; a
+    `functools.partial` (no `__code__`) gives each function its own count.
     """
-    return tf.function(fn, jit_compile=True, autograph=False, reduce_retracing=True)
+    return tf.function(functools.partial(fn), jit_compile=True, autograph=False, reduce_retracing=True)
 
 
 def _tf_xla_gather(images, geometric_ops, interpolation, border_mode, fill, rounding):
