@@ -9,6 +9,12 @@ HURT = "hurt"
 NO_DIFFERENCE = "no significant difference"
 
 P_KEYS = ("wilcoxon_p", "bootstrap_p")
+_P_NAMES = {
+    "wilcoxon_p": "Wilcoxon p-value",
+    "bootstrap_p": "bootstrap p-value",
+    "wilcoxon_p_holm": "Holm-adjusted Wilcoxon p-value",
+    "bootstrap_p_holm": "Holm-adjusted bootstrap p-value",
+}
 
 
 def _num(v):
@@ -55,9 +61,11 @@ def explain_verdict(paired, alpha=0.05, require_seed_ci=True):
     pvals = _pvalues(paired)
     if not pvals or not all(_num(p) for p in pvals.values()):
         return NO_DIFFERENCE, "no p-value"
-    failing = [k for k, p in pvals.items() if p >= alpha]
+    failing = [_P_NAMES[k] for k, p in pvals.items() if p >= alpha]
     if failing:
-        return NO_DIFFERENCE, f"the 95% CI excludes 0 but {', '.join(failing)} is not below alpha"
+        names = " and ".join(failing)
+        verb = "are" if len(failing) > 1 else "is"
+        return NO_DIFFERENCE, f"the 95% CI excludes 0 but the {names} {verb} not below alpha"
     seed = paired.get("seed_diff")
     if require_seed_ci and seed and seed.get("ci95") and all(_num(v) for v in seed["ci95"]):
         slo, shi = seed["ci95"]

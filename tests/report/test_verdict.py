@@ -66,3 +66,12 @@ def test_add_holm_per_family():
     assert c1["ablation"]["wilcoxon_p_holm"] == pytest.approx(0.4)
     assert c2["ablation"]["wilcoxon_p_holm"] == pytest.approx(0.5)
     assert "bootstrap_p_holm" not in c1["ablation"]
+
+
+def test_reason_names_the_failing_p_values_in_words():
+    reason = explain_verdict(_paired(wilcoxon_p_holm=0.09, bootstrap_p_holm=0.2))[1]
+    assert reason == (
+        "the 95% CI excludes 0 but the Holm-adjusted Wilcoxon p-value and Holm-adjusted bootstrap p-value "
+        "are not below alpha"
+    )
+    assert explain_verdict(_paired(bp=0.3))[1] == "the 95% CI excludes 0 but the bootstrap p-value is not below alpha"
