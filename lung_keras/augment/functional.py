@@ -30,6 +30,7 @@ OpenCV codes used as arguments: interpolation `0` nearest, `1` linear; border
 
 import functools
 import math
+import warnings
 import weakref
 
 import keras
@@ -622,13 +623,17 @@ def _use_affine_transform(method, interpolation, border_mode, fill):
                 f"interpolation={interpolation}, border_mode={border_mode}, fill={fill!r}"
             )
         return True
-    if method == "gather" or DEFAULT_WARP_METHOD != "affine_transform" or not supported:
-        # "auto": the gather path; JAX's affine_transform is map_coordinates over (B, H, W, C)
-        # coordinates, slower than ours, and TensorFlow runs ours through XLA (`_tf_xla_gather`).
+    if method == "gather" or DEFAULT_WARP_METHOD == "gather" or not supported:
         return False
-    if keras.backend.backend() == "tensorflow" and _tf_xla_context():
+    tensorflow = keras.backend.backend() == "tensorflow"
+    if tensorflow and _tf_xla_context():
         return False  # XLA has no kernel for ImageProjectiveTransformV3
-    return True
+    if DEFAULT_WARP_METHOD == "affine_transform":
+        return True
+    # "auto": the gather path (JAX's affine_transform is map_coordinates over (B, H, W, C)
+    # coordinates, slower than ours; TensorFlow runs ours through XLA, `_tf_xla_gather`), except on
+    # a TensorFlow without XLA, where its kernel is 3x faster than the gather path op by op.
+    return tensorflow and not tf_xla_available()
 
 
 def _use_tf_xla_gather(method):
@@ -640,7 +645,38 @@ def _use_tf_xla_gather(method):
         and DEFAULT_WARP_METHOD == "auto"
         and keras.backend.backend() == "tensorflow"
         and not _tf_xla_context()
+        and tf_xla_available()
     )
+
+
+_TF_XLA_AVAILABLE = []
+
+
+def tf_xla_available():
+    """Whether TensorFlow can compile with XLA here (probed once with a tiny function, eagerly).
+
+    A TensorFlow build without XLA's JIT makes `jit_compile=True` fail at run time; then the
+    layers warn once and run op by op (warps through `ImageProjectiveTransformV3` where it
+    applies), so they keep working, only slower.
+    """
+    if not _TF_XLA_AVAILABLE:
+        import tensorflow as tf
+
+        try:
+            with tf.init_scope():  # run eagerly even when first asked while tracing a graph
+                probe = tf.function(lambda v: v * 2.0 + 1.0, jit_compile=True)
+                ok = float(probe(tf.constant(1.0))) == 3.0
+        except Exception as e:  # no XLA JIT in this build, or it failed: op by op instead
+            warnings.warn(
+                "lung_keras.augment: TensorFlow cannot compile with XLA here "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                "augmentation runs op by op (slower).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            ok = False
+        _TF_XLA_AVAILABLE.append(ok)
+    return _TF_XLA_AVAILABLE[0]
 
 
 _TF_XLA_GATHER = {}

@@ -248,3 +248,43 @@ def test_warp_on_tensorflow_runs_the_gather_path_as_an_xla_function():
     assert xla_calls and "ImageProjectiveTransformV3" not in ops_used
     explicit = tf.function(lambda x: F.warp(x, geo, 1, 0, 0.0, method="affine_transform"))
     assert "ImageProjectiveTransformV3" in _graph_ops(explicit, spec)[0]
+
+
+@C.requires_tf
+def test_tensorflow_without_xla_falls_back_to_its_warp_kernel(monkeypatch):
+    # A TensorFlow build that cannot compile with XLA: the layers run op by op, the warp through
+    # ImageProjectiveTransformV3, with the gather path's results (float32 within 1e-5, as the fast-path test).
+    import tensorflow as tf
+
+    from lung_keras.augment import Compose, RandomBrightnessContrast, Rotate
+
+    assert F.tf_xla_available()  # the pinned Linux wheel has XLA's JIT
+    policy = Compose([Rotate(limit=30, p=1.0), RandomBrightnessContrast(p=1.0)], seed=4)
+    images = C.smooth_image(4, dtype="float32")
+    t = policy.get_random_transformation(images)
+    expected = C.to_np(policy.transform_images(images, t))
+    monkeypatch.setattr(F, "_TF_XLA_AVAILABLE", [False])
+    call = tf.function(lambda x: policy.transform_images(x, t))
+    np.testing.assert_allclose(C.to_np(call(images)), expected, atol=1e-5)
+    ops_used, xla_calls = _graph_ops(call, tf.TensorSpec(images.shape, tf.float32))
+    assert not xla_calls and "ImageProjectiveTransformV3" in ops_used
+    out = tf.function(lambda d: policy(d, training=True))({"images": images, "segmentation_masks": C.blob_masks(4)})
+    assert out["images"].shape == images.shape
+
+
+@C.requires_tf
+def test_xla_probe_failure_warns_once_and_answers_false(monkeypatch):
+    import tensorflow as tf
+
+    real_function = tf.function
+
+    def no_jit(fn=None, **kwargs):
+        if kwargs.get("jit_compile"):
+            raise tf.errors.UnimplementedError(None, None, "XLA compilation is disabled in this build")
+        return real_function(fn, **kwargs)
+
+    monkeypatch.setattr(F, "_TF_XLA_AVAILABLE", [])
+    monkeypatch.setattr(tf, "function", no_jit)
+    with pytest.warns(RuntimeWarning, match="cannot compile with XLA.*XLA compilation is disabled"):
+        assert F.tf_xla_available() is False
+    assert F.tf_xla_available() is False  # remembered: no second probe, no second warning
