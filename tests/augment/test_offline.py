@@ -1,6 +1,5 @@
 """Offline expansion (`expand_dataset`), `preview`, and the `augment` / `preview` CLI subcommands."""
 
-import argparse
 import csv
 import json
 
@@ -9,8 +8,8 @@ import pytest
 from PIL import Image
 
 from lung_keras.augment import bridge
-from lung_keras.augment import commands
 from lung_keras.augment import offline
+from lung_keras.cli import build_parser
 
 
 def _policy(seed=None):
@@ -128,10 +127,7 @@ def test_preview_writes_grid_png(make_pair_dataset, tmp_path):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="lung-keras")
-    sub = parser.add_subparsers(dest="command")
-    commands.add_commands(sub)
-    return parser
+    return build_parser()
 
 
 def test_cli_augment_and_preview(make_pair_dataset, tmp_path, capsys):
