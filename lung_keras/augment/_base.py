@@ -214,9 +214,9 @@ class BaseAugmentation(keras.layers.Layer):
     def call(self, data, training=None):
         if not training:
             return data
-        return self._augment(data, self.random_transformation, self._transform_images, self._transform_masks)
+        return self._augment(data)
 
-    def _augment(self, data, sampler, image_fn, mask_fn):
+    def _augment(self, data):
         is_dict = isinstance(data, dict)
         images = _images_of(data)
         images, unbatched = batched_images(images)
@@ -234,8 +234,8 @@ class BaseAugmentation(keras.layers.Layer):
                     f"axis). Received: segmentation_masks.shape={tuple(masks.shape)}"
                 )
         info = data_info(images)
-        transformation = sampler(info, self._seed_stream(None))
-        out_images, out_masks = F.run_transforms(self, image_fn, mask_fn, images, masks, transformation)
+        transformation = self.random_transformation(info, self._seed_stream(None))
+        out_images, out_masks = F.run_transforms(self, images, masks, transformation)
         if unbatched:
             out_images = out_images[0]
             out_masks = out_masks[0] if out_masks is not None else None
@@ -358,3 +358,44 @@ class GeometricAugmentation(BaseAugmentation):
             }
         )
         return config
+
+
+class FlipAugmentation(GeometricAugmentation):
+    """A per-sample flip along `axis` (2: left-right, 1: up-down): an exact index flip in the input's
+    own dtype, also expressed as a matrix so Compose can fuse it into a resample.
+
+    Subclasses set `axis` and implement `_flip_matrix(batch, height, width)`.
+    """
+
+    axis = None
+    pixel_permutation = True
+
+    def __init__(self, p=0.5, seed=None, **kwargs):
+        super().__init__(p=p, seed=seed, **kwargs)
+
+    def resample_key(self):
+        return None
+
+    def _flip_matrix(self, batch, height, width):
+        raise NotImplementedError
+
+    def finalize_transformation(self, params, apply, info):
+        matrix = self._flip_matrix(info["batch"], info["height"], info["width"])
+        return {"apply": apply, "matrix": F.select_matrix(apply, matrix)}
+
+    def geometric_ops(self, transformation, height, width):
+        return [("affine", transformation["matrix"])]
+
+    def _flip(self, x, transformation):
+        apply = ops.reshape(transformation["apply"], (-1, 1, 1, 1))
+        return ops.where(apply, ops.flip(x, axis=self.axis), x)
+
+    def _transform_images(self, images, transformation):
+        return self._flip(images, transformation)
+
+    def _transform_masks(self, masks, transformation):
+        return self._flip(masks, transformation)
+
+    def get_config(self):
+        # only p and seed: the resampling arguments of GeometricAugmentation do not apply to a flip
+        return BaseAugmentation.get_config(self)

@@ -636,10 +636,10 @@ def _use_affine_transform(method, interpolation, border_mode, fill):
     return tensorflow and not tf_xla_available()
 
 
-def _use_tf_xla_gather(method):
-    """Whether the gather path should run as its own XLA cluster: TensorFlow backend, `method`
-    "auto" (and `DEFAULT_WARP_METHOD` "auto"), and not already inside an XLA graph (there the
-    inline gather is compiled with the rest)."""
+def _use_tf_xla(method):
+    """Whether to run work as its own XLA cluster: TensorFlow backend with XLA, `method` "auto" (and
+    `DEFAULT_WARP_METHOD` "auto"), and not already inside an XLA graph (there it is compiled inline
+    with the rest)."""
     return (
         method == "auto"
         and DEFAULT_WARP_METHOD == "auto"
@@ -682,7 +682,7 @@ def tf_xla_available():
 _TF_XLA_GATHER = {}
 
 
-def _tf_xla_function(tf, fn):
+def _tf_xla_function(fn):
     """`tf.function(fn, jit_compile=True)` that does not retrace per input shape.
 
     `reduce_retracing`: after a second shape the trace generalizes the varying dimensions (batch,
@@ -692,6 +692,8 @@ def _tf_xla_function(tf, fn):
     retracing" warning per code object, shared by every function built from the same `fn`; a
     `functools.partial` (no `__code__`) gives each function its own count.
     """
+    import tensorflow as tf
+
     return tf.function(functools.partial(fn), jit_compile=True, autograph=False, reduce_retracing=True)
 
 
@@ -710,9 +712,7 @@ def _tf_xla_gather(images, geometric_ops, interpolation, border_mode, fill, roun
     key = (_dtype_name(images.dtype), kinds, interpolation, border_mode, repr(fill), rounding)
     fn = _TF_XLA_GATHER.get(key)
     if fn is None:
-        import tensorflow as tf
-
-        fn = _tf_xla_function(tf, _gather_warp)
+        fn = _tf_xla_function(_gather_warp)
         _TF_XLA_GATHER[key] = fn
     return fn(images, list(geometric_ops), interpolation, border_mode, fill, rounding)
 
@@ -724,44 +724,35 @@ TF_XLA_TRANSFORMS = True
 _TF_XLA_RUNNERS = weakref.WeakKeyDictionary()
 
 
-def _transforms(layer_ref, images, masks, transformation):
-    layer = layer_ref()
+def _apply_transforms(layer, images, masks, transformation):
     out_images = layer._transform_images(images, transformation)
     out_masks = layer._transform_masks(masks, transformation) if masks is not None else None
     return out_images, out_masks
 
 
-def run_transforms(layer, image_fn, mask_fn, images, masks, transformation):
-    """`(image_fn(images, t), mask_fn(masks, t))` (masks may be None), compiled where that pays.
+def run_transforms(layer, images, masks, transformation):
+    """`layer`'s `_transform_images` and `_transform_masks` (masks may be None), compiled where that pays.
 
     On the TensorFlow backend outside an XLA graph (`TF_XLA_TRANSFORMS`, `DEFAULT_WARP_METHOD`
-    "auto"), when `image_fn`/`mask_fn` are the layer's own `_transform_images`/`_transform_masks`,
-    both run as one `tf.function(jit_compile=True)` per layer: XLA fuses the sampling-grid
-    arithmetic into the gathers and the photometric chain into one elementwise loop (on a 2-core
-    CPU at 256x256 the default policy goes from ~40 to ~20 ms per batch of 32, see
-    benchmarks/augment_throughput.py). Parameter sampling stays outside: TensorFlow's XLA lowering
-    of its random ops is ~70x slower on CPU than its plain kernels. Elsewhere (JAX, already inside
-    XLA, eager-only callers) the functions run inline.
+    "auto"), both run as one `tf.function(jit_compile=True)` per layer and input dtypes: XLA fuses
+    the sampling-grid arithmetic into the gathers and the photometric chain into one elementwise
+    loop (on a 2-core CPU at 256x256 the default policy goes from ~40 to ~20 ms per batch of 32,
+    see benchmarks/augment_throughput.py). Parameter sampling stays outside: TensorFlow's XLA
+    lowering of its random ops is ~70x slower on CPU than its plain kernels. Elsewhere (JAX,
+    already inside XLA) they run inline.
     """
-    own = getattr(image_fn, "__func__", None) is type(layer)._transform_images and (
-        getattr(mask_fn, "__func__", None) is type(layer)._transform_masks
-    )
-    if own and TF_XLA_TRANSFORMS and _use_tf_xla_gather("auto"):
-        # one function per layer and input dtypes, so each retraces only for new shapes
-        runners = _TF_XLA_RUNNERS.setdefault(layer, {})
-        key = (_dtype_name(images.dtype), None if masks is None else _dtype_name(masks.dtype))
-        runner = runners.get(key)
-        if runner is None:
-            import tensorflow as tf
-
-            # a weak reference: the runner is the dict's value, it must not keep its key alive
-            ref = weakref.ref(layer)
-            runner = _tf_xla_function(tf, lambda i, m, t: _transforms(ref, i, m, t))
-            runners[key] = runner
-        return runner(images, masks, transformation)
-    out_images = image_fn(images, transformation)
-    out_masks = mask_fn(masks, transformation) if masks is not None else None
-    return out_images, out_masks
+    if not (TF_XLA_TRANSFORMS and _use_tf_xla("auto")):
+        return _apply_transforms(layer, images, masks, transformation)
+    # one function per layer and input dtypes, so each retraces only for new shapes
+    runners = _TF_XLA_RUNNERS.setdefault(layer, {})
+    key = (_dtype_name(images.dtype), None if masks is None else _dtype_name(masks.dtype))
+    runner = runners.get(key)
+    if runner is None:
+        # a weak reference: the runner is the dict's value, it must not keep its key alive
+        ref = weakref.ref(layer)
+        runner = _tf_xla_function(lambda i, m, t: _apply_transforms(ref(), i, m, t))
+        runners[key] = runner
+    return runner(images, masks, transformation)
 
 
 def _tf_xla_context():
@@ -905,7 +896,7 @@ def warp(
         return out if interpolation == INTER_NEAREST else from_float(out, images.dtype, rounding)
     if method == "affine_transform":
         raise ValueError("method='affine_transform' needs affine ops only. Received: a displacement field")
-    if _use_tf_xla_gather(method):
+    if _use_tf_xla(method):
         return _tf_xla_gather(images, geometric_ops, interpolation, border_mode, fill, rounding)
     return _gather_warp(images, geometric_ops, interpolation, border_mode, fill, rounding)
 

@@ -1,15 +1,13 @@
 """HorizontalFlip layer."""
 
 import keras
-from keras import ops
 
 from lung_keras.augment import functional as F
-from lung_keras.augment._base import BaseAugmentation
-from lung_keras.augment._base import GeometricAugmentation
+from lung_keras.augment._base import FlipAugmentation
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
-class HorizontalFlip(GeometricAugmentation):
+class HorizontalFlip(FlipAugmentation):
     """Flip images and masks left-right with probability `p`, per sample.
 
     Args:
@@ -37,33 +35,6 @@ class HorizontalFlip(GeometricAugmentation):
     """
 
     axis = 2
-    pixel_permutation = True
-
-    def __init__(self, p=0.5, seed=None, **kwargs):
-        super().__init__(p=p, seed=seed, **kwargs)
-
-    def resample_key(self):
-        return None
 
     def _flip_matrix(self, batch, height, width):
         return F.horizontal_flip_matrix(batch, width)
-
-    def finalize_transformation(self, params, apply, info):
-        matrix = self._flip_matrix(info["batch"], info["height"], info["width"])
-        return {"apply": apply, "matrix": F.select_matrix(apply, matrix)}
-
-    def geometric_ops(self, transformation, height, width):
-        return [("affine", transformation["matrix"])]
-
-    def _flip(self, x, transformation):
-        apply = ops.reshape(transformation["apply"], (-1, 1, 1, 1))
-        return ops.where(apply, ops.flip(x, axis=self.axis), x)
-
-    def _transform_images(self, images, transformation):
-        return self._flip(images, transformation)
-
-    def _transform_masks(self, masks, transformation):
-        return self._flip(masks, transformation)
-
-    def get_config(self):
-        return BaseAugmentation.get_config(self)
