@@ -22,6 +22,7 @@ def _cmd_train(args):
         depth=args.depth,
         momentum=args.momentum,
         loss=args.loss,
+        normalization=args.normalization,
         seed=args.seed,
         split_seed=args.split_seed,
         healthy_only=args.healthy_only,
@@ -76,6 +77,7 @@ def _add_train_options(p):
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--momentum", type=float, default=0.9, help="BatchNormalization momentum (default 0.9)")
     p.add_argument("--loss", default="bce_dice", choices=["bce_dice", "dice", "bce"])
+    _add_normalization_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split")
     p.add_argument("--healthy-only", action="store_true", help="train and validate on `normal` cases only; every abnormal case becomes test data")
@@ -83,6 +85,12 @@ def _add_train_options(p):
     p.add_argument("--policy", help="augmentation policy file (Albumentations JSON/YAML or lung_keras)")
     p.add_argument("--skip-invalid", action="store_true", help="leave out bad pairs with a warning")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_normalization_option(p):
+    # Choices are checked by TrainConfig (lung_keras.preprocessing.MODES), so --help imports no Keras.
+    p.add_argument("--normalization", default="none", metavar="{none,standardize,percentile,equalize}",
+                   help="per-image intensity normalization inside the model, saved with it (default: none)")
 
 
 def _cmd_augment(args):

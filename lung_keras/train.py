@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from lung_keras import data as lk_data
+from lung_keras.saving import load_model
 
 LOSSES = ("bce_dice", "dice", "bce")
 SCHEDULES = ("constant", "cosine")
@@ -42,6 +43,7 @@ class TrainConfig:
     depth: int = 4
     momentum: float = 0.9
     loss: str = "bce_dice"
+    normalization: str = "none"
     seed: int = 0
     split_seed: int = 0
     fractions: tuple = (0.7, 0.15, 0.15)
@@ -57,6 +59,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"`lr_schedule` must be one of {SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
+        from lung_keras.preprocessing.intensity_normalization import MODES
+
+        if self.normalization not in MODES:
+            raise ValueError(f"`normalization` must be one of {MODES}. Received: normalization={self.normalization!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={self.loss!r}")
         for field in ("epochs", "batch_size", "image_size", "base_filters", "depth"):
@@ -259,7 +265,8 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
     )
     (run_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
 
-    net = unet((*config.size, x_train.shape[-1]), config.base_filters, config.depth, momentum=config.momentum)
+    net = unet((*config.size, x_train.shape[-1]), config.base_filters, config.depth, momentum=config.momentum,
+               normalization=config.normalization)
     model = net
     if policy is not None:
         from lung_keras.augment import AugmentedModel
@@ -299,7 +306,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
     )
     train_seconds = time.perf_counter() - start
 
-    best = keras.saving.load_model(str(run_dir / "best.keras"))
+    best = load_model(run_dir / "best.keras")
     predictions = best.predict(x_test, batch_size=config.batch_size, verbose=0)
     dice, iou, acc = score_predictions(y_test, predictions)
     hist = history.history
@@ -367,9 +374,7 @@ def evaluate(model_path, data_dir, out_dir, image_size=None, threshold=0.5, batc
     Writes `per_image.csv` (id, diagnosis, dice, iou, accuracy) and `summary.json` (n, mean, median,
     standard deviation and mean per diagnosis) into `out_dir`; returns the summary dict.
     """
-    import keras
-
-    model = keras.saving.load_model(str(model_path))
+    model = load_model(model_path)
     if image_size is None:
         h, w = model.input_shape[1:3]
         if h is None or w is None:

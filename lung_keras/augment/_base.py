@@ -261,6 +261,22 @@ class BaseAugmentation(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    # ------------------------------------------------------------------ saving
+    # Keras saves a layer's own variables only; the seed generator's state (its position in the random
+    # stream) is saved beside them, so a reloaded policy or AugmentedModel continues the same stream.
+    _SEED_STATE_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_STATE_KEY] = keras.ops.convert_to_numpy(self.generator.state.value)
+
+    def load_own_variables(self, store):
+        if self._SEED_STATE_KEY in store.keys():
+            self.generator.state.assign(store[self._SEED_STATE_KEY])
+        own = [key for key in store.keys() if key != self._SEED_STATE_KEY]
+        if own or self._trainable_variables or self._non_trainable_variables:
+            super().load_own_variables({key: store[key] for key in own})
+
     def compute_output_spec(self, data, training=None):
         return keras.tree.map_structure(
             lambda x: keras.KerasTensor(x.shape, dtype=x.dtype), data

@@ -1,6 +1,7 @@
 import keras
 
 from lung_keras.models.conv_block import ConvBlock
+from lung_keras.preprocessing import IntensityNormalization
 
 
 def unet(
@@ -11,6 +12,7 @@ def unet(
     momentum=0.9,
     dropout=0.0,
     upsampling="transpose",
+    normalization=None,
     name="unet",
 ):
     """Build a U-Net: `ConvBlock`s (Conv2D + BatchNorm + ReLU, twice) with skip connections.
@@ -24,6 +26,9 @@ def unet(
         momentum: BatchNormalization momentum of every block (0.9 suits small data sets; see `ConvBlock`).
         dropout: dropout rate in the bottleneck block.
         upsampling: `"transpose"` (Conv2DTranspose 2x2, stride 2) or `"bilinear"` (UpSampling2D + 1x1 conv).
+        normalization: per-image intensity normalization applied first, inside the model (so it is saved with
+            it): a mode of `lung_keras.preprocessing.IntensityNormalization` (`"standardize"`, `"percentile"`,
+            `"equalize"`), a layer, or None / `"none"` for none.
         name: model name.
 
     Returns:
@@ -53,6 +58,10 @@ def unet(
 
     inputs = keras.Input(input_shape, name="image")
     x = inputs
+    if isinstance(normalization, str):
+        normalization = None if normalization == "none" else IntensityNormalization(normalization, name="normalization")
+    if normalization is not None:
+        x = normalization(x)
     skips = []
     for level in range(depth):
         x = ConvBlock(base_filters * 2**level, momentum=momentum, name=f"down{level}")(x)

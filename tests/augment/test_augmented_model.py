@@ -81,6 +81,8 @@ def test_keras_file_round_trip(tmp_path):
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, AugmentedModel) and isinstance(loaded.policy, Compose)
     assert loaded.policy.get_config() == policy.get_config()
+    # The policy's seed-generator state (its position in the random stream) survives the round trip.
+    np.testing.assert_array_equal(C.to_np(loaded.policy.generator.state.value), C.to_np(policy.generator.state.value))
     np.testing.assert_allclose(C.to_np(loaded.predict(x, verbose=0)), C.to_np(model.predict(x, verbose=0)), atol=1e-6)
     loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
 
