@@ -16,15 +16,23 @@ $(VENV)/.installed: pyproject.toml $(wildcard tensorboard_plugins/*/pyproject.to
 
 venv: $(VENV)/.installed
 
+# Other hospitals' chest X-ray sets to test on: every folder under ../shared/data in the folder layout (images/)
+# or the NLM layout (CXR_png/) other than the training set (the CT folders have neither). Never trained on.
+SHARED_DATA ?= ../shared/data
+EXTRA_TEST ?= $(filter-out $(abspath $(DATA)),$(abspath $(patsubst %/images,%,$(wildcard $(SHARED_DATA)/*/images)) \
+	$(patsubst %/CXR_png,%,$(wildcard $(SHARED_DATA)/*/CXR_png))))
+
 # The main job: train on healthy (normal) cases only, original vs augmented (and the flip ablation), 3 seeds
-# each; test on held-out normal and, separately, tuberculosis cases; report in runs/compare/.
+# each; test on held-out normal and, separately, tuberculosis cases, and on every EXTRA_TEST folder (another
+# hospital); report in runs/compare/.
 DEMO_ARGS ?= --healthy-only --seeds 3 --epochs 30
 demo: venv
-	$(VENV)/bin/lung-keras compare $(if $(DATA),--data $(DATA),) --out runs/compare $(DEMO_ARGS)
+	$(VENV)/bin/lung-keras compare $(if $(DATA),--data $(DATA),) --out runs/compare $(DEMO_ARGS) \
+	  $(foreach d,$(EXTRA_TEST),--extra-test $(d))
 
 # Augmentation tests run under JAX too (library code must not need TensorFlow); then the whole suite on TF.
 test: venv
-	LUNG_KERAS_DATA=$(DATA) KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:cacheprovider tests/augment tests/parity; \
+	LUNG_KERAS_DATA=$(DATA) KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:cacheprovider tests/augment tests/parity tests/preprocessing; \
 	  rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 

@@ -70,10 +70,12 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default="runs/generalisation_screen.jsonl")
+    parser.add_argument("--keep", help="folder to save each run's best model in")
     args = parser.parse_args(argv)
 
     from lung_keras import data as lk_data
     from lung_keras.compare import _reseeded
+    from lung_keras.postprocess import postprocess_masks
     from lung_keras.train import TrainConfig
     from lung_keras.train import score_predictions
     from lung_keras.train import train
@@ -83,6 +85,8 @@ def main(argv=None):
     table = policies()
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        pathlib.Path(args.keep).mkdir(parents=True, exist_ok=True)
     cache = {}
     for candidate in args.candidates.split(","):
         policy_name, normalization = candidate.split(":")
@@ -105,8 +109,13 @@ def main(argv=None):
                 if key not in cache:
                     cache[key] = lk_data.load_arrays(samples, config.size)
                 x, y = cache[key]
-                dice, _, _ = score_predictions(y, model.predict(x, batch_size=16, verbose=0))
+                pred = model.predict(x, batch_size=16, verbose=0)
+                dice, _, _ = score_predictions(y, pred)
                 row[name] = float(np.mean(dice))
+                row[f"{name} post"] = float(np.mean(score_predictions(y, postprocess_masks(pred))[0]))
+                row.setdefault("per_image", {})[name] = [round(float(d), 4) for d in dice]
+            if args.keep:
+                model.save(pathlib.Path(args.keep) / f"{candidate.replace(':', '_')}_seed{seed}.keras")
             with open(out, "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
@@ -115,7 +124,7 @@ def main(argv=None):
 
 def summarize(path):
     rows = [json.loads(line) for line in open(path)]
-    sets = [k for k in rows[0] if k not in ("candidate", "seed", "seconds", "best_epoch")]
+    sets = [k for k in rows[0] if k not in ("candidate", "seed", "seconds", "best_epoch", "per_image")]
     print("| candidate | seeds | " + " | ".join(f"{s} mean (SD)" for s in sets) + " |", file=sys.stdout)
     print("| --- " * (len(sets) + 2) + "|")
     for cand in dict.fromkeys(r["candidate"] for r in rows):

@@ -22,7 +22,7 @@ def _cmd_train(args):
         depth=args.depth,
         momentum=args.momentum,
         loss=args.loss,
-        normalization=args.normalization,
+        **({} if args.normalization is None else {"normalization": args.normalization}),
         seed=args.seed,
         split_seed=args.split_seed,
         healthy_only=args.healthy_only,
@@ -89,8 +89,9 @@ def _add_train_options(p):
 
 def _add_normalization_option(p):
     # Choices are checked by TrainConfig (lung_keras.preprocessing.MODES), so --help imports no Keras.
-    p.add_argument("--normalization", default="none", metavar="{none,standardize,percentile,equalize}",
-                   help="per-image intensity normalization inside the model, saved with it (default: none)")
+    p.add_argument("--normalization", metavar="{none,standardize,percentile,equalize}",
+                   help="per-image intensity normalization inside the model, saved with it "
+                        "(default: TrainConfig's, see README)")
 
 
 def _cmd_augment(args):
@@ -146,6 +147,10 @@ def _cmd_compare(args):
         healthy_only=args.healthy_only,
         extra_test=tuple(args.extra_test),
         flip_ablation=not args.no_flip_ablation,
+        ablate=args.ablate,
+        arms=tuple(args.arms or ()),
+        **({} if args.normalization is None else {"normalization": args.normalization}),
+        postprocess=not args.no_postprocess,
         image_size=args.image_size,
         batch_size=args.batch_size,
         split_seed=args.split_seed,
@@ -202,6 +207,14 @@ def _add_compare_command(subparsers):
     p.add_argument("--extra-test", action="append", default=[], metavar="DIR",
                    help="another dataset folder to test on (repeatable)")
     p.add_argument("--no-flip-ablation", action="store_true", help="skip the augmented+flip ablation arm")
+    p.add_argument("--ablate", action="store_true",
+                   help="add one leave-one-out arm per transform of the policy and report what each transform changes")
+    p.add_argument("--arms", nargs="+", metavar="FILE",
+                   help="compare these named policy files (arm name = file stem) against the baseline "
+                        "instead of --policy; the first is the headline comparison")
+    _add_normalization_option(p)
+    p.add_argument("--no-postprocess", action="store_true",
+                   help="do not also report Dice after post-processing (two largest components, holes filled)")
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--split-seed", type=int, default=0)

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from lung_keras import data as lk_data
+from lung_keras._io import write_text
 
 BASELINE, AUGMENTED, AUGMENTED_FLIP = "baseline", "augmented", "augmented+flip"
 
@@ -39,11 +40,77 @@ def default_policy(seed=None, flip=False):
     return augment.Compose(steps, p=1.0, seed=seed)
 
 
-def with_flip(policy, seed=None):
-    """`policy` with a leading `HorizontalFlip(p=0.5)` (the flip ablation arm)."""
+def with_transforms(policy, transforms, seed=None):
+    """A copy of the Compose `policy` holding `transforms` instead of its own, keeping every other setting
+    (`p`, `fuse`, `mask_interpolation`, `seed` unless `seed` is given). A single layer counts as
+    `Compose([layer])`."""
+    import keras
+
     from lung_keras import augment
 
-    return augment.Compose([augment.HorizontalFlip(p=0.5), *policy.transforms], p=1.0, seed=seed)
+    if not isinstance(policy, augment.Compose):
+        policy = augment.Compose([policy])
+    config = policy.get_config()
+    config["transforms"] = [keras.saving.serialize_keras_object(t) for t in transforms]
+    config.pop("name", None)
+    if seed is not None:
+        config["seed"] = seed
+    return augment.Compose.from_config(config)
+
+
+def with_flip(policy, seed=None):
+    """`policy` with a leading `HorizontalFlip(p=0.5)` (the flip ablation arm); its other settings kept."""
+    from lung_keras import augment
+
+    steps = policy.transforms if isinstance(policy, augment.Compose) else [policy]
+    return with_transforms(policy, [augment.HorizontalFlip(p=0.5), *steps], seed=seed)
+
+
+def leave_one_out(policy):
+    """`{"without <Transform>": policy minus that transform}` for each top-level transform of `policy`."""
+    from lung_keras import augment
+
+    steps = list(policy.transforms) if isinstance(policy, augment.Compose) else [policy]
+    if len(steps) < 2:
+        raise ValueError(f"--ablate needs a policy of two or more transforms. Received: {len(steps)} transform(s)")
+    names = [type(t).__name__ for t in steps]
+    out = {}
+    for i, step in enumerate(steps):
+        label = names[i] if names.count(names[i]) == 1 else f"{names[i]}#{names[:i].count(names[i]) + 1}"
+        out[f"without {label}"] = (label, with_transforms(policy, steps[:i] + steps[i + 1 :]))
+    return out
+
+
+@dataclasses.dataclass
+class ArmPlan:
+    """The arms of a comparison and which pairs of them are compared.
+
+    `primary` is the headline pair `(a, b)` (reported as `b - a`); `ablation` the flip arm pair; `others`
+    more pairs, each with a label (e.g. the transform a leave-one-out arm drops).
+    """
+
+    arms: dict
+    primary: tuple
+    ablation: tuple = None
+    others: list = dataclasses.field(default_factory=list)
+
+
+def plan_arms(config, policy=None, named=None):
+    """Arms for `config`: baseline vs augmented (+ flip arm, + leave-one-out arms), or named policies."""
+    if named:
+        arms = {BASELINE: None, **named}
+        first, *rest = list(named)
+        return ArmPlan(arms, (BASELINE, first), others=[(BASELINE, name, name) for name in rest])
+    arms = {BASELINE: None, AUGMENTED: policy}
+    plan = ArmPlan(arms, (BASELINE, AUGMENTED))
+    if config.flip_ablation:
+        arms[AUGMENTED_FLIP] = with_flip(policy)
+        plan.ablation = (AUGMENTED, AUGMENTED_FLIP)
+    if config.ablate:
+        for arm, (label, arm_policy) in leave_one_out(policy).items():
+            arms[arm] = arm_policy
+            plan.others.append((arm, AUGMENTED, label))
+    return plan
 
 
 @dataclasses.dataclass
@@ -59,6 +126,10 @@ class CompareConfig:
     healthy_only: bool = False
     extra_test: tuple = ()
     flip_ablation: bool = True
+    ablate: bool = False
+    arms: tuple = ()
+    normalization: str = None  # None: TrainConfig's default
+    postprocess: bool = True
     image_size: int = 128
     batch_size: int = 8
     base_filters: int = 16
@@ -81,6 +152,11 @@ class CompareConfig:
         self.train_sizes = tuple(sizes)
         if int(self.seeds) < 1:
             raise ValueError(f"`seeds` must be >= 1. Received: seeds={self.seeds}")
+        if self.arms and (self.ablate or self.policy):
+            raise ValueError("--arms names every augmented arm itself; it cannot be combined with --ablate or --policy.")
+        stems = [pathlib.Path(f).stem for f in self.arms]
+        if len(set(stems)) != len(stems) or BASELINE in stems:
+            raise ValueError(f"--arms files need distinct names other than '{BASELINE}'. Received: arms={list(self.arms)}")
 
 
 def _slug(text):
@@ -128,6 +204,7 @@ def run_comparison(config, dataset=None, policy=None):
     import keras
 
     from lung_keras import stats
+    from lung_keras.postprocess import postprocess_masks
     from lung_keras.train import TrainConfig
     from lung_keras.train import load_policy
     from lung_keras.train import make_splits
@@ -145,11 +222,11 @@ def run_comparison(config, dataset=None, policy=None):
     for folder in config.extra_test:
         ds = lk_data.load_dataset(folder, skip_invalid=config.skip_invalid)
         extra.append((pathlib.Path(folder).name or str(folder), ds))
-    if policy is None:
+    named = {pathlib.Path(f).stem: load_policy(f) for f in config.arms}
+    if policy is None and not named:
         policy = load_policy(config.policy) if config.policy else default_policy()
-    arms = {BASELINE: None, AUGMENTED: policy}
-    if config.flip_ablation:
-        arms[AUGMENTED_FLIP] = with_flip(policy)
+    plan = plan_arms(config, policy, named)
+    arms = plan.arms
 
     size = (config.image_size, config.image_size)
     full_train = len(make_splits(dataset, TrainConfig(split_seed=config.split_seed, healthy_only=config.healthy_only)).train)
@@ -161,6 +238,7 @@ def run_comparison(config, dataset=None, policy=None):
     for train_size in config.train_sizes:
         cond = f"train={train_size}" + (" healthy-only" if config.healthy_only else "")
         per_set = {}  # test-set name -> arm -> list of per-seed dice arrays
+        per_set_pp = {}  # the same after post-processing
         set_ids = {}
         histories = {arm: [] for arm in arms}
         grid_inputs = {}
@@ -179,6 +257,7 @@ def run_comparison(config, dataset=None, policy=None):
                     seed=seed,
                     split_seed=config.split_seed,
                     healthy_only=config.healthy_only,
+                    **({} if config.normalization is None else {"normalization": config.normalization}),
                     train_size=None if train_size == "all" else train_size,
                     min_epoch_samples=full_train if train_size != "all" else None,
                     verbose=0,
@@ -197,6 +276,9 @@ def run_comparison(config, dataset=None, policy=None):
                     pred = model.predict(x, batch_size=config.batch_size, verbose=0)
                     dice, _, _ = score_predictions(y, pred)
                     per_set.setdefault(set_name, {}).setdefault(arm, []).append(dice)
+                    if config.postprocess:
+                        dice_pp, _, _ = score_predictions(y, postprocess_masks(pred))
+                        per_set_pp.setdefault(set_name, {}).setdefault(arm, []).append(dice_pp)
                     set_ids[set_name] = [s.id for s in samples]
                     if seed == seeds[0] and set_name == test_sets[0][0]:
                         grid_inputs[arm] = (x, y, pred, set_ids[set_name], dice)
@@ -212,22 +294,34 @@ def run_comparison(config, dataset=None, policy=None):
                 arm: stats.summarize_arm(np.stack(runs), ids=set_ids[set_name], seeds=seeds)
                 for arm, runs in by_arm.items()
             }
-            paired = stats.summarize_paired(summaries[BASELINE], summaries[AUGMENTED], BASELINE, AUGMENTED)
+            a, b = plan.primary
+            paired = stats.summarize_paired(summaries[a], summaries[b], a, b)
             entry = {"name": f"{cond} | {set_name}", "train": cond, "test_set": set_name, "arms": summaries,
                      "paired": paired}
-            if AUGMENTED_FLIP in summaries:
-                entry["ablation"] = stats.summarize_paired(
-                    summaries[AUGMENTED], summaries[AUGMENTED_FLIP], AUGMENTED, AUGMENTED_FLIP
-                )
+            if plan.ablation:
+                entry["ablation"] = stats.summarize_paired(summaries[plan.ablation[0]], summaries[plan.ablation[1]],
+                                                           *plan.ablation)
+            if plan.others:
+                entry["comparisons"] = [
+                    {**stats.summarize_paired(summaries[a], summaries[b], a, b), "label": label}
+                    for a, b, label in plan.others
+                ]
+            if set_name in per_set_pp:
+                entry["postprocessed"] = {
+                    arm: stats.summarize_arm(np.stack(runs), ids=set_ids[set_name], seeds=seeds)
+                    for arm, runs in per_set_pp[set_name].items()
+                }
             conditions.append(entry)
         figures.update(_condition_figures(out, cond, histories, grid_inputs))
 
-    preview = _preview(policy, dataset, out)
+    preview = _preview(policy if policy is not None else next(iter(named.values())), dataset, out)
     if preview:
         figures["augmentation preview"] = preview
     results = {
-        "config": {**dataclasses.asdict(config), "seeds": seeds, "arms": list(arms),
-                   "policy": keras.saving.serialize_keras_object(policy), "data": str(dataset.root), "n_cases": len(dataset)},
+        "config": {**dataclasses.asdict(config), "seeds": seeds, "arm_files": list(config.arms), "arms": list(arms),
+                   "policy": keras.saving.serialize_keras_object(policy),
+                   "arm_policies": {k: keras.saving.serialize_keras_object(v) for k, v in arms.items()},
+                   "data": str(dataset.root), "n_cases": len(dataset)},
         "alpha": 0.05,
         "conditions": conditions,
         "figures": figures,
@@ -240,7 +334,7 @@ def run_comparison(config, dataset=None, policy=None):
         add_holm(results)  # Holm-adjusted p-values per family of comparisons (paired, ablation)
     except ImportError:
         pass
-    (out / "metrics.json").write_text(json.dumps(results, indent=2, default=_json_default))
+    write_text(out / "metrics.json", json.dumps(results, indent=2, default=_json_default))
     _write_report(results, out)
     _log(config, f"compare: {len(conditions)} condition(s), {n_runs} runs, {results['wall_seconds']:.0f}s -> {out}")
     return results
@@ -304,7 +398,7 @@ def _notes(conditions):
         p = c["paired"]
         lo, hi = p["ci95"]
         notes.append(
-            f"{c['name']}: augmented - baseline = {p['mean_diff']:+.4f} Dice (95% CI {lo:+.4f} to {hi:+.4f}, "
+            f"{c['name']}: {p['definition']} = {p['mean_diff']:+.4f} Dice (95% CI {lo:+.4f} to {hi:+.4f}, "
             f"Wilcoxon p = {p['wilcoxon_p']:.3g}, n = {p['n']} images)"
         )
     return notes

@@ -13,6 +13,7 @@ A training run writes `runs/<name>/`:
 import csv
 import dataclasses
 import datetime
+import io
 import json
 import pathlib
 import platform
@@ -21,6 +22,8 @@ import time
 import numpy as np
 
 from lung_keras import data as lk_data
+from lung_keras._io import atomic_path
+from lung_keras._io import write_text
 from lung_keras.saving import load_model
 
 LOSSES = ("bce_dice", "dice", "bce")
@@ -175,7 +178,8 @@ def _best_checkpoint(path, monitor="val_dice"):
             value = (logs or {}).get(monitor)
             if value is not None and value > self.best:
                 self.best, self.best_epoch = float(value), epoch + 1
-                unwrap(self.model).save(path)
+                with atomic_path(path) as tmp:  # a kill mid-save leaves the previous best intact
+                    unwrap(self.model).save(tmp)
 
     return BestCheckpoint()
 
@@ -263,7 +267,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
         versions=_versions(),
         policy_config=keras.saving.serialize_keras_object(policy) if policy is not None else None,
     )
-    (run_dir / "config.json").write_text(json.dumps(record, indent=2, default=str))
+    write_text(run_dir / "config.json", json.dumps(record, indent=2, default=str))
 
     net = unet((*config.size, x_train.shape[-1]), config.base_filters, config.depth, momentum=config.momentum,
                normalization=config.normalization)
@@ -336,7 +340,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=()):
         "num_val": len(splits.val),
         "num_test": len(splits.test),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     _plot_curves(run_dir)
     if config.verbose:
         print(
@@ -396,10 +400,11 @@ def evaluate(model_path, data_dir, out_dir, image_size=None, threshold=0.5, batc
         ]
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "per_image.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out_dir / "per_image.csv", buffer.getvalue())
     dice = np.array([r["dice"] for r in rows])
     summary = {
         "model": str(model_path),
@@ -418,5 +423,5 @@ def evaluate(model_path, data_dir, out_dir, image_size=None, threshold=0.5, batc
             for d in sorted({r["diagnosis"] for r in rows})
         },
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     return summary

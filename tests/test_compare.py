@@ -31,9 +31,16 @@ def tiny_compare(montgomery_dir, tmp_path_factory):
             if sub.endswith("rightMask"):
                 img = Image.new("L", img.size)  # left + right merged gives the original mask
             img.save(extra / sub / name)
+    # And one in the folder layout (images/ + masks/<stem>_mask.png) at yet another size.
+    folder = tmp_path_factory.mktemp("extra") / "hospital_c"
+    for sample in ds.samples[:3]:
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / "masks").mkdir(parents=True, exist_ok=True)
+        Image.open(sample.image_path).resize((72, 60), Image.BILINEAR).save(folder / "images" / f"{sample.id}.png")
+        Image.open(sample.mask_paths[0]).resize((72, 60), Image.NEAREST).save(folder / "masks" / f"{sample.id}_mask.png")
     config = CompareConfig(out=str(out), seeds=2, epochs=2, image_size=32, base_filters=4, depth=2, subset=30,
                            train_sizes=("6", "all"), healthy_only=True, flip_ablation=True,
-                           extra_test=(str(extra),), verbose=0)
+                           extra_test=(str(extra), str(folder)), verbose=0)
     return out, run_comparison(config, dataset=ds)
 
 
@@ -49,10 +56,12 @@ def test_report_files_and_structure(tiny_compare):
     # Healthy-only: test normal and abnormal cases separately, for every train size.
     assert names == [
         "train=6 healthy-only | test (abnormal)", "train=6 healthy-only | test (normal)",
-        "train=6 healthy-only | extra: hospital_b",
+        "train=6 healthy-only | extra: hospital_b", "train=6 healthy-only | extra: hospital_c",
         "train=all healthy-only | test (abnormal)", "train=all healthy-only | test (normal)",
-        "train=all healthy-only | extra: hospital_b",
+        "train=all healthy-only | extra: hospital_b", "train=all healthy-only | extra: hospital_c",
     ]
+    folder_layout = results["conditions"][3]["arms"]["augmented"]
+    assert folder_layout["n_images"] == 3 and len(folder_layout["per_image"]["per_seed"]) == 2
     extra = results["conditions"][2]["arms"]["baseline"]
     assert extra["n_images"] == 4 and len(extra["per_image"]["ids"]) == 4
     for c in results["conditions"]:
@@ -65,6 +74,29 @@ def test_report_files_and_structure(tiny_compare):
     assert (out / "runs" / "train=all-healthy-only" / "augmented-seed1" / "logs").is_dir()
     for rel in results["figures"].values():
         assert (out / rel).is_file(), rel
+
+
+@pytest.mark.slow
+def test_report_leads_with_the_new_hospital_results(tiny_compare):
+    out, results = tiny_compare
+    findings = (out / "report.md").read_text().split("## Findings", 1)[1].split("\n## ", 1)[0].split("\n### ")[0]
+    assert findings.lstrip().startswith("New data from another hospital")
+    c = next(c for c in results["conditions"] if c["name"] == "train=all healthy-only | extra: hospital_b")
+    assert f"hospital_b (4 images, train=all healthy-only): augmented {c['arms']['augmented']['mean']:.4f}" in findings
+    bullets = [line for line in findings.splitlines() if line.startswith("- ")]
+    assert all("| extra:" in b for b in bullets[:4]) and not any("| extra:" in b for b in bullets[4:])
+
+
+@pytest.mark.slow
+def test_postprocessed_dice_is_reported_beside_the_raw_dice(tiny_compare):
+    out, results = tiny_compare
+    report = (out / "report.md").read_text()
+    assert "## Post-processing" in report
+    for c in results["conditions"]:
+        assert set(c["postprocessed"]) == set(c["arms"])
+        post = c["postprocessed"]["augmented"]
+        assert post["per_image"]["ids"] == c["arms"]["augmented"]["per_image"]["ids"]
+        assert f"{post['mean']:.4f}" in report
 
 
 @pytest.mark.slow
@@ -86,3 +118,61 @@ def test_config_validation():
     with pytest.raises(ValueError, match="train_sizes"):
         CompareConfig(train_sizes=("ten",))
     assert CompareConfig(train_sizes=("10", "ALL")).train_sizes == (10, "all")
+
+
+def _two_step_policy():
+    from lung_keras import augment
+
+    return augment.Compose([augment.Rotate(limit=10, p=0.7), augment.RandomGamma(gamma_limit=(80, 120), p=0.5)],
+                           p=0.9, fuse=False, seed=3)
+
+
+def test_leave_one_out_arms_keep_the_policy_settings():
+    from lung_keras.compare import leave_one_out
+    from lung_keras.compare import plan_arms
+    from lung_keras.compare import with_flip
+
+    policy = _two_step_policy()
+    arms = leave_one_out(policy)
+    assert list(arms) == ["without Rotate", "without RandomGamma"]
+    label, without_rotate = arms["without Rotate"]
+    assert label == "Rotate" and [type(t).__name__ for t in without_rotate.transforms] == ["RandomGamma"]
+    assert (without_rotate.p, without_rotate.fuse, without_rotate.seed) == (0.9, False, 3)
+    assert tuple(without_rotate.transforms[0].get_config()["gamma_limit"]) == (80, 120)
+    flip = with_flip(policy)
+    assert [type(t).__name__ for t in flip.transforms] == ["HorizontalFlip", "Rotate", "RandomGamma"]
+    assert (flip.p, flip.fuse) == (0.9, False)  # the flip arm differs from the policy by the flip only
+    plan = plan_arms(CompareConfig(ablate=True), policy)
+    assert list(plan.arms) == ["baseline", "augmented", "augmented+flip", "without Rotate", "without RandomGamma"]
+    assert plan.others == [("without Rotate", "augmented", "Rotate"), ("without RandomGamma", "augmented", "RandomGamma")]
+    with pytest.raises(ValueError, match="two or more transforms"):
+        leave_one_out(policy.transforms[0])
+
+
+def test_arms_and_ablate_validation(tmp_path):
+    with pytest.raises(ValueError, match="cannot be combined"):
+        CompareConfig(arms=("a.json",), ablate=True)
+    with pytest.raises(ValueError, match="distinct names"):
+        CompareConfig(arms=("x/a.json", "y/a.yaml"))
+
+
+@pytest.mark.slow
+def test_ablation_run_reports_each_transform(montgomery_dir, tmp_path):
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    config = CompareConfig(out=str(tmp_path), seeds=1, epochs=1, image_size=32, base_filters=4, depth=2, subset=24,
+                           healthy_only=True, flip_ablation=False, ablate=True, verbose=0)
+    results = run_comparison(config, dataset=ds, policy=_two_step_policy())
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["config"]["arms"] == ["baseline", "augmented", "without Rotate", "without RandomGamma"]
+    steps = {arm: [t["class_name"] for t in cfg["config"]["transforms"]]
+             for arm, cfg in saved["config"]["arm_policies"].items() if cfg}
+    assert steps == {"augmented": ["Rotate", "RandomGamma"], "without Rotate": ["RandomGamma"],
+                     "without RandomGamma": ["Rotate"]}
+    for c in results["conditions"]:
+        labels = [p["label"] for p in c["comparisons"]]
+        assert labels == ["Rotate", "RandomGamma"]
+        assert c["comparisons"][0]["definition"] == "augmented - without Rotate"
+        assert "wilcoxon_p_holm" in c["comparisons"][0]
+    report = (tmp_path / "report.md").read_text()
+    assert "## What each transform changes" in report
+    assert "| Rotate | test (abnormal) |" in report and "| RandomGamma | test (normal) |" in report

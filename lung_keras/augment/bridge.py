@@ -552,7 +552,9 @@ def save_policy(policy, path, data_format=None):
         text = yaml.safe_dump(policy_to_dict(policy), default_flow_style=False)
     else:
         text = json.dumps(policy_to_dict(policy), indent=2)
-    path.write_text(text)
+    from lung_keras._io import write_text
+
+    write_text(path, text)
     return path
 
 

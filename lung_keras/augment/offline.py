@@ -9,10 +9,14 @@ Both run the policy's own `get_random_transformation` / `transform_images` /
 """
 
 import csv
+import io
 import json
 import pathlib
 
 import numpy as np
+
+from lung_keras._io import atomic_path
+from lung_keras._io import write_text
 
 MANIFEST_COLUMNS = ("id", "source_id", "diagnosis", "copy", "params")
 # Per-sample parameter leaves larger than this (noise maps, displacement fields) are not written out
@@ -247,10 +251,11 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
             bar.update(done)
     rows.sort(key=lambda r: (r["source_id"], r["copy"]))
     manifest = out / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(manifest, buffer.getvalue())
     return manifest
 
 
@@ -315,5 +320,6 @@ def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0):
     fig.tight_layout(pad=0.3)
     out_png = pathlib.Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp)
     return out_png

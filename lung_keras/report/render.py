@@ -127,6 +127,68 @@ def _config_blocks(config):
     return blocks
 
 
+def _is_extra(cond):
+    return str(cond.get("test_set", "")).startswith("extra:")
+
+
+def _new_hospital_lead(conds, alpha, require_seed_ci):
+    """One sentence per other-hospital test set: both arms' mean Dice with CIs and the verdict."""
+    parts = []
+    for cond in conds:
+        p = cond.get("paired")
+        if not _is_extra(cond) or not isinstance(p, dict):
+            continue
+        arms = cond.get("arms", {})
+        a, b = p.get("a"), p.get("b")
+        if a not in arms or b not in arms:
+            continue
+        name = str(cond["test_set"]).split(":", 1)[1].strip()
+        parts.append(
+            f"{name} ({p.get('n', 'n/a')} images, {cond.get('train', '')}): {b} {fmt(arms[b].get('mean'))} "
+            f"(95% CI over seeds {fmt_ci(arms[b].get('ci95'))}, seed SD {fmt(arms[b].get('sd'))}) vs {a} "
+            f"{fmt(arms[a].get('mean'))} ({fmt_ci(arms[a].get('ci95'))}, seed SD {fmt(arms[a].get('sd'))}); "
+            f"paired difference {fmt(p.get('mean_diff'), '+.4f')} ({fmt_ci(p.get('ci95'), '+.4f')}): "
+            f"{verdict(p, alpha, require_seed_ci)}"
+        )
+    if not parts:
+        return None
+    return "New data from another hospital (never used for training or checkpoint selection): " + "; ".join(parts) + "."
+
+
+def _transform_table(conds, alpha, require_seed_ci):
+    rows = []
+    for cond in conds:
+        for _, p in comparisons(cond):
+            if "label" not in p:
+                continue
+            rows.append([
+                str(p["label"]), str(cond.get("test_set", cond.get("name", ""))),
+                fmt(p.get("mean_diff"), "+.4f"), fmt_ci(p.get("ci95"), "+.4f"),
+                fmt_p(p.get("wilcoxon_p_holm", p.get("wilcoxon_p"))),
+                f"{p.get('n_better', 'n/a')} / {p.get('n_worse', 'n/a')}",
+                explain_verdict(p, alpha, require_seed_ci)[0],
+            ])
+    if not rows:
+        return None
+    rows.sort(key=lambda r: (r[0], r[1]))
+    header = ["Comparison", "Test set", "Dice change", "95% CI (paired bootstrap)", "Holm-adjusted Wilcoxon p",
+              "Better / worse images", "Verdict"]
+    return ("table", header, rows)
+
+
+def _postprocess_table(conds):
+    rows = []
+    for cond in conds:
+        post = cond.get("postprocessed") or {}
+        for arm, e in cond.get("arms", {}).items():
+            if arm in post:
+                rows.append([str(cond.get("name", "")), arm, fmt(e.get("mean")), fmt(post[arm].get("mean")),
+                             fmt_ci(post[arm].get("ci95"))])
+    if not rows:
+        return None
+    return ("table", ["Condition", "Arm", "Mean Dice", "With post-processing", "95% CI (over seeds)"], rows)
+
+
 def build_document(results, title="Original vs augmented training", alpha=0.05, require_seed_ci=True):
     """The report as a list of blocks (shared by the Markdown and HTML renderers)."""
     conds = results.get("conditions", [])
@@ -136,13 +198,17 @@ def build_document(results, title="Original vs augmented training", alpha=0.05, 
     doc.append(("h", 2, "Findings"))
     counts = {HELPED: 0, HURT: 0, NO_DIFFERENCE: 0}
     main, other = [], []
-    for cond in conds:
+    lead = _new_hospital_lead(conds, alpha, require_seed_ci)
+    if lead:
+        doc.append(("p", lead))
+    # New-hospital results first: that is the question a user of a model trained on few images asks.
+    for cond in sorted(conds, key=lambda c: not _is_extra(c)):
         for key, p in comparisons(cond):
             label, text = _finding(cond, p, alpha, require_seed_ci)
             if key == "paired" or key == "paired[0]":
                 counts[label] += 1
                 main.append(text)
-            else:
+            elif "label" not in p:
                 other.append(text)
     if main:
         doc.append(("p", (
@@ -162,9 +228,28 @@ def build_document(results, title="Original vs augmented training", alpha=0.05, 
         doc.append(("h", 3, "Notes"))
         doc.append(("ul", [str(n) for n in results["notes"]]))
 
+    transforms = _transform_table(conds, alpha, require_seed_ci)
+    if transforms:
+        doc.append(("h", 2, "What each transform changes"))
+        doc.append(("p", (
+            "Each row compares the full policy with the same policy minus one transform (leave-one-out arms, "
+            "same seeds and splits): a positive change means the transform raised Dice on that test set. "
+            "p-values are Holm-adjusted per transform across test sets."
+        )))
+        doc.append(transforms)
+
+    post = _postprocess_table(conds)
+    if post:
+        doc.append(("h", 2, "Post-processing"))
+        doc.append(("p", (
+            "Mean Dice of the same predictions without and with post-processing (threshold 0.5, keep the two "
+            "largest connected components, fill holes); training and checkpoint selection never use it."
+        )))
+        doc.append(post)
+
     # Per-condition tables.
     doc.append(("h", 2, "Results per condition"))
-    for cond in conds:
+    for cond in sorted(conds, key=lambda c: not _is_extra(c)):
         doc.append(("h", 3, str(cond.get("name", "condition"))))
         doc.append(_arm_table(cond))
         if comparisons(cond):
@@ -314,8 +399,8 @@ def write_report(results, out_dir, title="Original vs augmented training", alpha
     doc = build_document(results, title=title, alpha=alpha, require_seed_ci=require_seed_ci)
     md_path = os.path.join(out_dir, md_name)
     html_path = os.path.join(out_dir, html_name)
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write(to_markdown(doc))
-    with open(html_path, "w", encoding="utf-8") as f:
-        f.write(to_html(doc, base_dir=out_dir, embed_images=embed_images, title=title))
+    from lung_keras._io import write_text
+
+    write_text(md_path, to_markdown(doc))
+    write_text(html_path, to_html(doc, base_dir=out_dir, embed_images=embed_images, title=title))
     return md_path, html_path

@@ -21,5 +21,8 @@ def save_figure(fig, path, dpi=None):
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, dpi=dpi if dpi is not None else "figure", bbox_inches="tight")
+    from lung_keras._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi if dpi is not None else "figure", bbox_inches="tight")
     return path

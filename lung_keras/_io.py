@@ -1,0 +1,38 @@
+"""Atomic file writes: a file the package writes is either the old one or the complete new one, never a
+half-written one (write to a temporary file in the same folder, flush, fsync, `os.replace`)."""
+
+import contextlib
+import os
+import pathlib
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path` (same suffix, so writers that check it accept it); on success it
+    replaces `path` in one step, on failure it is removed and `path` is left as it was."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path, text, encoding="utf-8"):
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding=encoding, newline="") as f:
+            f.write(text)
+
+
+def write_bytes(path, data):
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
