@@ -1,7 +1,9 @@
 """lung_keras.data: find, check, split and load chest X-ray image/mask pairs.
 
 Supports the NLM layout (`CXR_png/`, `ManualMask/leftMask/`, `ManualMask/rightMask/`) and a plain
-`images/` + `masks/` layout, at any source size.
+`images/` + `masks/` layout, at any source size. Every reader goes through `read_image` (the image
+intensity rule, `intensity_scale`) and `read_mask` (the mask rule), so `data check`, the numpy and tf.data
+loaders and offline augmentation read a file the same way.
 """
 
 from lung_keras.data.checks import DataReport
@@ -13,14 +15,25 @@ from lung_keras.data.dataset import filter_diagnosis
 from lung_keras.data.dataset import load_arrays
 from lung_keras.data.dataset import load_dataset
 from lung_keras.data.dataset import make_tf_dataset
+from lung_keras.data.dataset import min_split_size
 from lung_keras.data.dataset import split_dataset
 from lung_keras.data.download import MONTGOMERY_URL
 from lung_keras.data.download import convert_nlm
 from lung_keras.data.download import download_montgomery
 from lung_keras.data.download import resolve_data_dir
 from lung_keras.data.download import verify_nlm_layout
+from lung_keras.data.preprocess import IntensityWarning
+from lung_keras.data.preprocess import MaskError
+from lung_keras.data.preprocess import check_binarize_threshold
+from lung_keras.data.preprocess import intensity_scale
 from lung_keras.data.preprocess import load_sample
+from lung_keras.data.preprocess import read_image
+from lung_keras.data.preprocess import read_mask
+from lung_keras.data.preprocess import read_masks
+from lung_keras.data.preprocess import scale_image
+from lung_keras.data.sources import DIAGNOSES
 from lung_keras.data.sources import PairListing
 from lung_keras.data.sources import Sample
 from lung_keras.data.sources import detect_layout
 from lung_keras.data.sources import find_pairs
+from lung_keras.data.sources import normalize_diagnosis

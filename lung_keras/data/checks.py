@@ -3,16 +3,27 @@
 import dataclasses
 import pathlib
 
-import numpy as np
-
+from lung_keras.data.preprocess import BITS_12
+from lung_keras.data.preprocess import EMPTY_MASK_DETAIL
+from lung_keras.data.preprocess import MaskError
+from lung_keras.data.preprocess import check_binarize_threshold
+from lung_keras.data.preprocess import intensity_scale
 from lung_keras.data.preprocess import read_image_file
-from lung_keras.data.preprocess import to_grayscale
+from lung_keras.data.preprocess import read_mask
 from lung_keras.data.sources import find_pairs
 
 # Problems that make a pair unusable (loading refuses them unless asked to skip).
-FATAL = ("unreadable", "image without mask", "mask without image", "size mismatch", "mask not binary")
+FATAL = (
+    "unreadable",
+    "image without mask",
+    "mask without image",
+    "duplicate stem",
+    "size mismatch",
+    "mask not binary",
+    "empty mask",
+)
 # Problems worth a warning that do not stop training.
-WARNING = ("empty mask", "constant image")
+WARNING = ("constant image", "12-bit image")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,62 +67,86 @@ class DataReport:
         return "\n".join(lines)
 
 
-def _check_mask_values(path, mask):
-    values = np.unique(to_grayscale(mask))
-    if len(values) > 2:
-        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
-        return Problem(str(path), "mask not binary", f"{len(values)} levels: {shown}")
-    return None
+def _unreadable(path, error):
+    return Problem(str(path), "unreadable", str(error).split(": ", 1)[-1])
 
 
-def check_dataset(root, pixel_checks=True):
+def _check_image(path):
+    """`(image or None, problems)` for one image file, by the intensity rule `read_image` uses."""
+    try:
+        image = read_image_file(path)
+    except (ValueError, OSError) as error:
+        return None, [_unreadable(path, error)]
+    try:
+        scale = intensity_scale(image)
+    except ValueError as error:
+        return None, [_unreadable(path, error)]
+    problems = []
+    if image.min() == image.max():
+        problems.append(Problem(str(path), "constant image", f"every pixel is {image.min()}"))
+    if scale == BITS_12:
+        problems.append(
+            Problem(str(path), "12-bit image", f"16-bit file with maximum {image.max()} <= 4095; scaled by 1/4095")
+        )
+    return image, problems
+
+
+def _check_masks(sample, image, binarize_threshold):
+    """Problems of a sample's mask files, by the mask rule `read_mask` uses."""
+    problems = []
+    for path in sample.mask_paths:
+        try:
+            mask = read_mask(path, binarize_threshold, allow_empty=True)
+        except MaskError as error:
+            problems.append(Problem(str(path), error.kind, error.detail))
+            continue
+        except (ValueError, OSError) as error:
+            problems.append(_unreadable(path, error))
+            continue
+        if image is not None and mask.shape[:2] != image.shape[:2]:
+            problems.append(
+                Problem(
+                    str(path),
+                    "size mismatch",
+                    f"mask {mask.shape[1]}x{mask.shape[0]}, image {image.shape[1]}x{image.shape[0]}",
+                )
+            )
+            continue
+        if not mask.any():
+            problems.append(Problem(str(path), "empty mask", EMPTY_MASK_DETAIL))
+    return problems
+
+
+def check_dataset(root, pixel_checks=True, binarize_threshold=None):
     """Check a dataset folder and return a `DataReport` listing every problem (it never raises for bad files).
+
+    Images are checked by the intensity rule and masks by the mask rule that loading uses (`read_image`,
+    `read_mask`): a pair that passes here loads with a non-empty mask.
 
     Args:
         root: dataset folder (NLM or folder layout).
         pixel_checks: decode every file and check sizes and values (set False to check the pairing only).
+        binarize_threshold: how soft masks are binarized (see `read_mask`); None makes them errors.
+
+    Raises:
+        ValueError: for a malformed `manifest.csv` (duplicate ids, unknown diagnosis values), naming it.
     """
+    binarize_threshold = check_binarize_threshold(binarize_threshold)
     listing = find_pairs(root)
-    problems = [Problem(str(p), "image without mask") for p in listing.images_without_mask]
+    problems = [
+        Problem(", ".join(str(p) for p in group), "duplicate stem", f"{len(group)} files share the id {group[0].stem!r}; keep one")
+        for group in listing.duplicate_stems
+    ]
+    problems += [Problem(str(p), "image without mask") for p in listing.images_without_mask]
     problems += [Problem(str(p), "mask without image") for p in listing.masks_without_image]
+    samples = [dataclasses.replace(s, binarize_threshold=binarize_threshold) for s in listing.samples]
     valid = []
-    for sample in listing.samples:
+    for sample in samples:
         if not pixel_checks:
             valid.append(sample)
             continue
-        found = []
-        try:
-            image = read_image_file(sample.image_path)
-        except (ValueError, OSError) as error:
-            found.append(Problem(str(sample.image_path), "unreadable", str(error).split(": ", 1)[-1]))
-            image = None
-        merged = None
-        for path in sample.mask_paths:
-            try:
-                mask = read_image_file(path)
-            except (ValueError, OSError) as error:
-                found.append(Problem(str(path), "unreadable", str(error).split(": ", 1)[-1]))
-                continue
-            if image is not None and mask.shape[:2] != image.shape[:2]:
-                found.append(
-                    Problem(
-                        str(path),
-                        "size mismatch",
-                        f"mask {mask.shape[1]}x{mask.shape[0]}, image {image.shape[1]}x{image.shape[0]}",
-                    )
-                )
-                continue
-            bad = _check_mask_values(path, mask)
-            if bad:
-                found.append(bad)
-                continue
-            fg = to_grayscale(mask) > 0
-            merged = fg if merged is None else (merged | fg)
-        if image is not None and image.min() == image.max():
-            found.append(Problem(str(sample.image_path), "constant image", f"every pixel is {image.min()}"))
-        if merged is not None and not found and not merged.any():
-            label = ", ".join(str(p) for p in sample.mask_paths)
-            found.append(Problem(label, "empty mask", "no foreground pixel"))
+        image, found = _check_image(sample.image_path)
+        found += _check_masks(sample, image, binarize_threshold)
         problems += found
         if not any(p.fatal for p in found):
             valid.append(sample)

@@ -31,7 +31,7 @@ class Dataset:
         return len(self.samples)
 
 
-def load_dataset(root, skip_invalid=False, pixel_checks=True):
+def load_dataset(root, skip_invalid=False, pixel_checks=True, binarize_threshold=None):
     """Scan and check a dataset folder.
 
     Args:
@@ -39,12 +39,15 @@ def load_dataset(root, skip_invalid=False, pixel_checks=True):
             folder layout (`images/` + `masks/`), optionally with `manifest.csv` (`id`, `diagnosis`).
         skip_invalid: leave out pairs with fatal problems and warn with their list, instead of raising.
         pixel_checks: decode every file to check sizes and mask values (default). False checks pairing only.
+        binarize_threshold: None (default): soft masks (more than two levels) are errors; a fraction in (0, 1)
+            of the mask dtype's full range binarizes them (see `read_mask`). Kept on every sample, so
+            `load_arrays` and `make_tf_dataset` read the masks the same way.
 
     Returns:
         A `Dataset`. Raises `DatasetError` listing every problem file when fatal problems exist and
         `skip_invalid` is False.
     """
-    report = check_dataset(root, pixel_checks=pixel_checks)
+    report = check_dataset(root, pixel_checks=pixel_checks, binarize_threshold=binarize_threshold)
     if report.fatal:
         if not skip_invalid:
             raise DatasetError(report)
@@ -58,6 +61,19 @@ def load_dataset(root, skip_invalid=False, pixel_checks=True):
     return Dataset(report.root, list(report.valid_samples), report)
 
 
+def min_split_size(fractions):
+    """The fewest samples that `split_dataset` (without stratification) splits with at least one sample in every
+    split of non-zero fraction."""
+    fractions = tuple(float(f) for f in fractions)
+    for n in range(1, 100_000):
+        n_val = min(int(round(n * fractions[1])), n)
+        n_test = min(int(round(n * fractions[2])), n - n_val)
+        sizes = (n - n_val - n_test, n_val, n_test)
+        if all(size >= 1 for size, f in zip(sizes, fractions) if f > 0):
+            return n
+    raise ValueError(f"No dataset size gives every split a sample. Received: fractions={fractions}")
+
+
 def split_dataset(samples, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
     """Seeded train/val/test split, stratified by diagnosis, each id in exactly one split.
 
@@ -69,7 +85,12 @@ def split_dataset(samples, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
 
     Returns:
         dict `{"train": [...], "val": [...], "test": [...]}` of ids, each sorted.
+
+    Raises:
+        ValueError: when there are fewer samples than `min_split_size(fractions)` (saying how many were found and
+            how many the split needs), for bad fractions, or for repeated ids.
     """
+    root = getattr(samples, "root", None)
     samples = samples.samples if isinstance(samples, Dataset) else list(samples)
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
@@ -77,6 +98,14 @@ def split_dataset(samples, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
     ids = sorted({s.id for s in samples})
     if len(ids) != len(samples):
         raise ValueError("Sample ids must be unique to split without leakage.")
+    needed = min_split_size(fractions)
+    if len(samples) < needed:
+        where = f" in {root}" if root is not None else ""
+        names = [name for name, f in zip(("train", "val", "test"), fractions) if f > 0]
+        raise ValueError(
+            f"Found {len(samples)} image/mask pair(s){where}; a train/val/test split with fractions {fractions} needs "
+            f"at least {needed} (one in each of {', '.join(names)})."
+        )
     groups = {}
     for s in sorted(samples, key=lambda s: s.id):
         groups.setdefault(s.diagnosis if stratify else "all", []).append(s.id)
@@ -103,11 +132,12 @@ def filter_diagnosis(samples, diagnosis="normal"):
 def load_arrays(samples, image_size=(128, 128), channels=1):
     """Load samples into `(images float32 NxHxWxC in [0, 1], masks float32 NxHxWx1 in {0, 1})`.
 
-    Every sample is resized to `image_size` (image: antialiased bilinear; mask: nearest).
+    Every sample is resized to `image_size` (image: antialiased bilinear; mask: nearest). Images follow the
+    intensity rule and masks the mask rule (see `read_image`, `read_mask`).
     """
     samples = samples.samples if isinstance(samples, Dataset) else list(samples)
     if not samples:
-        raise ValueError("No samples to load.")
+        raise ValueError("No samples to load: the list of samples is empty (an empty split or filter?).")
     pairs = [load_sample(s, image_size, channels) for s in samples]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
@@ -123,11 +153,12 @@ def make_tf_dataset(
     repeat=False,
     map_fn=None,
 ):
-    """A `tf.data` pipeline: decode, resize, cache, seeded shuffle, (optional map), batch, prefetch.
+    """A `tf.data` pipeline: load, cache, seeded shuffle, (optional map), batch, prefetch.
 
-    Decoding goes through TensorFlow (PNG, JPEG, BMP; 8- and 16-bit) so any file size works; NLM left/right
-    masks are merged. Yields `(image float32 HxWxC in [0, 1], mask float32 HxWx1 in {0, 1})` batches.
-    TensorFlow backend only (tf.data is TensorFlow's).
+    Each sample is read by `load_sample` through `tf.numpy_function`, so images and masks follow the very
+    same intensity and mask rules as `load_arrays` (and give the same arrays); NLM left/right masks are
+    merged. Yields `(image float32 HxWxC in [0, 1], mask float32 HxWx1 in {0, 1})` batches. TensorFlow only
+    (tf.data is TensorFlow's); decoding runs in Python (Pillow), once per sample when `cache`.
 
     Args:
         map_fn: optional function `(image_batch, mask_batch) -> (image_batch, mask_batch)` applied after
@@ -136,45 +167,27 @@ def make_tf_dataset(
     import tensorflow as tf
 
     samples = samples.samples if isinstance(samples, Dataset) else list(samples)
-    n_masks = {len(s.mask_paths) for s in samples}
-    if len(n_masks) != 1:
-        raise ValueError("All samples must have the same number of mask files.")
-    image_paths = [str(s.image_path) for s in samples]
-    mask_paths = [[str(p) for p in s.mask_paths] for s in samples]
-    h, w = image_size
+    if not samples:
+        raise ValueError("make_tf_dataset needs at least one sample. Received: samples=[]")
+    h, w = (int(v) for v in image_size)
 
-    def decode(path, chans):
-        raw = tf.io.read_file(path)
-        img = tf.io.decode_image(raw, channels=0, dtype=tf.uint16, expand_animations=False)
-        img = tf.cast(img, tf.float32)
-        # decode_image with uint16 scales 8-bit files to the 16-bit range; both end in [0, 65535].
-        img = img / 65535.0
-        if chans == 1:
-            n = tf.shape(img)[-1]
-            img = tf.cond(n >= 3, lambda: tf.image.rgb_to_grayscale(img[..., :3]), lambda: img[..., :1])
-            img.set_shape([None, None, 1])
-        return img
+    def load_numpy(index):
+        return load_sample(samples[int(index)], (h, w), channels)
 
-    def load(image_path, mask_path_list):
-        image = decode(image_path, channels)
-        image.set_shape([None, None, None])
-        if channels == 3:
-            image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.repeat(image, 3, -1), lambda: image[..., :3])
-        image = tf.image.resize(image, (h, w), method="bilinear", antialias=True)
-        masks = [decode(mask_path_list[i], 1)[..., 0] for i in range(len(mask_paths[0]))]
-        mask = tf.reduce_max(tf.stack(masks), axis=0)
-        mask = tf.cast(mask > 0.5, tf.float32)[..., None]
-        mask = tf.image.resize(mask, (h, w), method="nearest")
-        return tf.clip_by_value(image, 0.0, 1.0), mask
+    def load(index):
+        image, mask = tf.numpy_function(load_numpy, [index], (tf.float32, tf.float32), stateful=False)
+        image.set_shape((h, w, channels))
+        mask.set_shape((h, w, 1))
+        return image, mask
 
-    ds = tf.data.Dataset.from_tensor_slices((image_paths, mask_paths))
+    ds = tf.data.Dataset.range(len(samples))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
     if repeat:
         ds = ds.repeat()
     if shuffle:
-        ds = ds.shuffle(len(image_paths), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if map_fn is not None:
         ds = ds.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE)

@@ -18,8 +18,7 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from lung_keras.data.preprocess import binarize_mask
-from lung_keras.data.preprocess import read_image_file
+from lung_keras.data.preprocess import read_masks
 from lung_keras.data.sources import find_pairs
 
 MONTGOMERY_URL = "http://openi.nlm.nih.gov/imgs/collections/NLM-MontgomeryCXRSet.zip"
@@ -114,10 +113,7 @@ def convert_nlm(root, out_dir):
     rows = []
     for sample in listing.samples:
         shutil.copyfile(sample.image_path, out_dir / "images" / f"{sample.id}.png")
-        merged = None
-        for path in sample.mask_paths:
-            part = binarize_mask(read_image_file(path))
-            merged = part if merged is None else np.maximum(merged, part)
+        merged = read_masks(sample.mask_paths)
         Image.fromarray((merged * 255).astype(np.uint8)).save(out_dir / "masks" / f"{sample.id}.png")
         h, w = merged.shape
         rows.append({"id": sample.id, "diagnosis": sample.diagnosis, "source_width": w, "source_height": h})

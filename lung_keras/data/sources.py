@@ -9,6 +9,12 @@ Two layouts are understood:
   file stem.
 
 Either layout may hold a `manifest.csv` with at least an `id` column (the file stem) and optionally `diagnosis`.
+Each id may appear once. Diagnosis values are compared without case and surrounding spaces (`Normal ` is
+`normal`) and must be one of `DIAGNOSES` (`normal`, `abnormal`, `unknown`); an empty cell falls back to the file
+name's `_0`/`_1` suffix. No synonyms are guessed (`TB`, `healthy` are errors listing the allowed values).
+
+Two files with one stem in a folder (`a.png` and `a.jpg`, or `masks/a.png` and `masks/a_mask.png`) are
+ambiguous: both are reported (`PairListing.duplicate_stems`) and neither is used.
 """
 
 import csv
@@ -21,6 +27,8 @@ NLM_IMAGE_DIR = "CXR_png"
 NLM_MASK_DIRS = ("ManualMask/leftMask", "ManualMask/rightMask")
 
 _NLM_DIAGNOSIS = re.compile(r"_([01])$")
+#: Diagnosis values a manifest may hold (compared without case and surrounding spaces).
+DIAGNOSES = ("normal", "abnormal", "unknown")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +39,8 @@ class Sample:
     image_path: pathlib.Path
     mask_paths: tuple
     diagnosis: str = "unknown"
+    #: how `read_mask` binarizes soft masks of this sample (None: soft masks are errors); set by `load_dataset`.
+    binarize_threshold: float = None
 
 
 @dataclasses.dataclass
@@ -42,6 +52,8 @@ class PairListing:
     samples: list
     images_without_mask: list = dataclasses.field(default_factory=list)
     masks_without_image: list = dataclasses.field(default_factory=list)
+    #: tuples of files sharing one stem in one folder (`a.png`, `a.jpg`); none of them is paired
+    duplicate_stems: list = dataclasses.field(default_factory=list)
 
 
 def detect_layout(root):
@@ -79,8 +91,32 @@ def _image_files(folder):
     )
 
 
+def _files_by_stem(folder, strip_suffix=None):
+    """`({stem: path}, {stem: (path, path, ...)})`: files of `folder` by stem, and the groups sharing a stem."""
+    groups = {}
+    for p in _image_files(folder):
+        stem = p.stem
+        if strip_suffix and stem.endswith(strip_suffix):
+            stem = stem[: -len(strip_suffix)]
+        groups.setdefault(stem, []).append(p)
+    unique = {stem: paths[0] for stem, paths in groups.items() if len(paths) == 1}
+    duplicates = {stem: tuple(paths) for stem, paths in groups.items() if len(paths) > 1}
+    return unique, duplicates
+
+
+def normalize_diagnosis(value):
+    """`value` without case and surrounding spaces if it is one of `DIAGNOSES`, else None."""
+    key = str(value).strip().lower()
+    return key if key in DIAGNOSES else None
+
+
 def read_manifest(root):
-    """Read `manifest.csv` into `{id: row}`; empty when absent. Raises `ValueError` naming the file if malformed."""
+    """Read `manifest.csv` into `{id: row}` (diagnosis normalized); empty when absent.
+
+    Raises:
+        ValueError: naming the file, for a missing `id` column, an id on more than one row (with the ids and
+            line numbers) or a diagnosis outside `DIAGNOSES` (with the lines and the allowed values).
+    """
     path = pathlib.Path(root) / "manifest.csv"
     if not path.exists():
         return {}
@@ -88,7 +124,30 @@ def read_manifest(root):
         reader = csv.DictReader(f)
         if reader.fieldnames is None or "id" not in reader.fieldnames:
             raise ValueError(f"{path}: manifest needs an `id` column. Received: columns={reader.fieldnames}")
-        return {row["id"]: row for row in reader}
+        rows, lines = {}, {}
+        bad_diagnosis = []
+        for row in reader:
+            line = reader.line_num
+            key = (row.get("id") or "").strip()
+            lines.setdefault(key, []).append(line)
+            raw = row.get("diagnosis")
+            if raw is not None and raw.strip():
+                diagnosis = normalize_diagnosis(raw)
+                if diagnosis is None:
+                    bad_diagnosis.append(f"line {line} (id {key!r}): {raw!r}")
+                row = dict(row, diagnosis=diagnosis)
+            rows.setdefault(key, row)
+    duplicates = {key: found for key, found in lines.items() if len(found) > 1}
+    if duplicates:
+        listed = "; ".join(f"id {key!r} on lines {', '.join(map(str, found))}" for key, found in duplicates.items())
+        raise ValueError(f"{path}: duplicate ids: {listed}. Each id must appear on one row.")
+    if bad_diagnosis:
+        shown = "; ".join(bad_diagnosis[:20]) + (f"; ... and {len(bad_diagnosis) - 20} more" if len(bad_diagnosis) > 20 else "")
+        raise ValueError(
+            f"{path}: unknown diagnosis values: {shown}. Allowed values: {', '.join(DIAGNOSES)} (case and surrounding "
+            "spaces are ignored; leave the cell empty to use the file name's _0/_1 suffix)."
+        )
+    return rows
 
 
 def _diagnosis(stem, manifest):
@@ -116,31 +175,37 @@ def find_pairs(root):
     root = _resolve_root(root)
     manifest = read_manifest(root)
     if layout == "nlm":
-        images = {p.stem: p for p in _image_files(root / NLM_IMAGE_DIR)}
+        images, duplicates = _files_by_stem(root / NLM_IMAGE_DIR)
+        groups = list(duplicates.values())
         mask_sets = []
         for sub in NLM_MASK_DIRS:
             folder = root / sub
-            mask_sets.append({p.stem: p for p in _image_files(folder)} if folder.is_dir() else {})
+            found, dup = _files_by_stem(folder) if folder.is_dir() else ({}, {})
+            mask_sets.append(found)
+            groups += dup.values()
+            duplicates.update(dup)
+        ambiguous = set(duplicates)
         samples, no_mask = [], []
         for stem, path in images.items():
+            if stem in ambiguous:
+                continue
             masks = [m[stem] for m in mask_sets if stem in m]
             if len(masks) != len(mask_sets):
                 no_mask.append(path)
                 continue
             samples.append(Sample(stem, path, tuple(masks), _diagnosis(stem, manifest)))
-        orphans = sorted(p for m in mask_sets for stem, p in m.items() if stem not in images)
-        return PairListing(root, layout, samples, no_mask, orphans)
+        orphans = sorted(p for m in mask_sets for stem, p in m.items() if stem not in images and stem not in ambiguous)
+        return PairListing(root, layout, samples, no_mask, orphans, groups)
 
-    images = {p.stem: p for p in _image_files(root / "images")}
-    masks = {}
-    for p in _image_files(root / "masks"):
-        stem = p.stem[: -len("_mask")] if p.stem.endswith("_mask") else p.stem
-        masks[stem] = p
+    images, duplicates = _files_by_stem(root / "images")
+    masks, mask_duplicates = _files_by_stem(root / "masks", strip_suffix="_mask")
+    groups = list(duplicates.values()) + list(mask_duplicates.values())
+    ambiguous = set(duplicates) | set(mask_duplicates)
     samples = [
         Sample(stem, path, (masks[stem],), _diagnosis(stem, manifest))
         for stem, path in images.items()
-        if stem in masks
+        if stem in masks and stem not in ambiguous
     ]
-    no_mask = [path for stem, path in images.items() if stem not in masks]
-    orphans = [path for stem, path in masks.items() if stem not in images]
-    return PairListing(root, layout, samples, no_mask, orphans)
+    no_mask = [path for stem, path in images.items() if stem not in masks and stem not in ambiguous]
+    orphans = [path for stem, path in masks.items() if stem not in images and stem not in ambiguous]
+    return PairListing(root, layout, samples, no_mask, orphans, groups)

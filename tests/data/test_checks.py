@@ -13,7 +13,7 @@ def broken_dataset(make_pair_dataset):
     write_png(root / "masks" / "orphan.png", np.zeros((40, 48), np.uint8))  # mask without image
     write_png(root / "masks" / "case_002_0.png", np.zeros((20, 20), np.uint8))  # size mismatch
     write_png(root / "masks" / "case_003_1.png", np.arange(40 * 48).reshape(40, 48).astype(np.uint8))  # not binary
-    write_png(root / "masks" / "case_004_0.png", np.zeros((40, 48), np.uint8))  # empty mask (warning)
+    write_png(root / "masks" / "case_004_0.png", np.zeros((40, 48), np.uint8))  # empty mask (error: loads empty)
     write_png(root / "images" / "case_005_1.png", np.full((40, 48), 7, np.uint8))  # constant image (warning)
     return root
 
@@ -31,16 +31,16 @@ def test_report_lists_every_problem(broken_dataset):
         ("constant image", "case_005_1.png"),
     }
     assert not report.ok
-    # Warnings do not drop samples: 8 pairs - 1 without mask = 7 pairs; 3 fatal -> 4 valid.
+    # Warnings do not drop samples: 8 pairs - 1 without mask = 7 pairs; 4 fatal -> 3 valid.
     assert report.num_samples == 7
-    assert sorted(s.id for s in report.valid_samples) == ["case_004_0", "case_005_1", "case_006_0", "case_007_1"]
+    assert sorted(s.id for s in report.valid_samples) == ["case_005_1", "case_006_0", "case_007_1"]
 
 
 def test_loader_raises_one_error_naming_files(broken_dataset):
     with pytest.raises(data.DatasetError) as info:
         data.load_dataset(broken_dataset)
     message = str(info.value)
-    for name in ("case_000_0.png", "case_001_1.png", "orphan.png", "case_002_0.png", "case_003_1.png"):
+    for name in ("case_000_0.png", "case_001_1.png", "orphan.png", "case_002_0.png", "case_003_1.png", "case_004_0.png"):
         assert name in message
     assert "skip_invalid" in message
 
@@ -48,7 +48,7 @@ def test_loader_raises_one_error_naming_files(broken_dataset):
 def test_loader_skip_warns_with_list(broken_dataset):
     with pytest.warns(UserWarning, match="case_000_0.png"):
         ds = data.load_dataset(broken_dataset, skip_invalid=True)
-    assert len(ds) == 4
+    assert len(ds) == 3
 
 
 def test_clean_dataset_passes(make_pair_dataset):
@@ -61,5 +61,5 @@ def test_cli_check_exit_codes(broken_dataset, make_pair_dataset, capsys):
 
     assert main(["data", "check", str(broken_dataset)]) == 1
     out = capsys.readouterr().out
-    assert "unreadable" in out and "5 error(s), 2 warning(s)" in out
+    assert "unreadable" in out and "6 error(s), 1 warning(s)" in out
     assert main(["data", "check", str(make_pair_dataset(n=2, name="clean"))]) == 0
