@@ -14,13 +14,29 @@ Routes (all GET, under ``/data/plugin/lung_segmentation``):
   "index_b", "dice_a", "dice_b", "delta"}], "only_a": [...], "only_b": [...]}``
   with ``delta = dice_b - dice_a``.
 * ``/image?run=&tag=&step=&index=&kind=image|mask|prediction`` -- one PNG.
+  For a run that logged predictions on a shared test set (``metadata``, "Shared
+  images"), the image and mask come from the shared source of the same tag and key.
+* ``/arms`` -- runs grouped into arms across seeds (rule: `lung_keras_tb.arms`):
+  ``{"tags": [...], "arms": [{"arm", "members": [{"run", "seed", "tags"}], "tags": [...]}],
+  "ungrouped": [run, ...]}``.
+* ``/arm_compare?tag=&arm_a=&arm_b=[&seed=mean|<k>]`` -- two arms paired image
+  by image at each run's latest step of `tag`: seed-averaged Dice (``mean``, the
+  default) or seed ``k``'s; ``{"tag", "seed", "a": {"arm", "display": {"run",
+  "seed", "step", "threshold"}, "seeds", "runs"}, "b": {...}, "rows": [{"id",
+  "dice_a", "dice_b", "delta", "n_a", "n_b", "index_a", "index_b"}], "only_a",
+  "only_b"}`` with ``delta = dice_b - dice_a`` (rules: `lung_keras_tb.arms.pair_arms`).
+  Images come from ``/image`` with the display run, its step and ``index_*``.
+
+Series holding only shared images and masks (layout ``manifest+images+masks``)
+are not listed as runs.
 
 Everything is read through ``context.data_provider``; no route takes a path or a
 blob key from the client. Malformed parameters (missing, repeated, control
 characters, ``..`` segments, non-integer step/index, unknown kind) get 400;
 well-formed names that do not exist get 404. The logic lives in module-level
 functions (``list_runs``, ``list_steps``, ``read_samples``, ``compare_runs``,
-``read_image``) that take a data provider and can be tested without HTTP.
+``read_image``, ``list_arms``, ``compare_arms``) that take a data provider and can
+be tested without HTTP.
 """
 
 import importlib.resources
@@ -37,6 +53,7 @@ from tensorboard.backend import http_util
 from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 
+from lung_keras_tb import arms as arms_lib
 from lung_keras_tb import metadata
 
 # Ask the data provider for every step it retained; TensorBoard's own
@@ -85,6 +102,15 @@ def parse_int(value, name, maximum=_MAX_STEP):
     return int(value)
 
 
+def parse_seed(value):
+    """None (seed-averaged) for a missing value or ``mean``, else the seed number."""
+    if value is None or value == "mean":
+        return None
+    if not isinstance(value, str) or not re.match(r"^[0-9]{1,9}$", value):
+        raise errors.InvalidArgumentError("bad seed: expected 'mean' or a non-negative integer")
+    return int(value)
+
+
 def parse_kind(value):
     if value not in metadata.KINDS:
         raise errors.InvalidArgumentError(f"bad kind: expected one of {', '.join(metadata.KINDS)}")
@@ -95,11 +121,43 @@ def parse_kind(value):
 # Logic (data provider in, plain Python out)
 
 
-def list_runs(provider, ctx, experiment_id):
-    """Runs and tags holding segmentation summaries (no blob is read)."""
-    mapping = provider.list_blob_sequences(
-        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
+def _list_series(provider, ctx, experiment_id, runs=None, tags=None):
+    run_tag_filter = None
+    if runs is not None or tags is not None:
+        run_tag_filter = provider_lib.RunTagFilter(runs=runs, tags=tags)
+    return provider.list_blob_sequences(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.PLUGIN_NAME,
+        run_tag_filter=run_tag_filter,
     )
+
+
+def _prediction_series(provider, ctx, experiment_id):
+    """``{run: {tag: time series}}`` of the series holding predictions (shared sources left out)."""
+    out = {}
+    for run, by_tag in _list_series(provider, ctx, experiment_id).items():
+        kept = {
+            tag: ts
+            for tag, ts in by_tag.items()
+            if metadata.layout_of(ts.plugin_content)[0] != metadata.LAYOUT_SOURCE
+        }
+        if kept:
+            out[run] = kept
+    return out
+
+
+def _layout(provider, ctx, experiment_id, run, tag):
+    """``(layout, source key)`` of one series; 404 if absent."""
+    ts = _list_series(provider, ctx, experiment_id, [run], [tag]).get(run, {}).get(tag)
+    if ts is None:
+        raise errors.NotFoundError(f"no segmentation data for run {run!r}, tag {tag!r}")
+    return metadata.layout_of(ts.plugin_content)
+
+
+def list_runs(provider, ctx, experiment_id):
+    """Runs and tags holding segmentation predictions (no blob is read)."""
+    mapping = _prediction_series(provider, ctx, experiment_id)
     runs = []
     for run in sorted(mapping):
         tags = [
@@ -154,7 +212,7 @@ def _read_blob(provider, ctx, blob_key):
         ) from e
 
 
-def _read_manifest(provider, ctx, datum):
+def _read_manifest(provider, ctx, datum, layout=metadata.LAYOUT_FULL):
     if not datum.values:
         raise errors.NotFoundError(f"step {datum.step} holds no data")
     raw = _read_blob(provider, ctx, datum.values[0].blob_key)
@@ -166,7 +224,7 @@ def _read_manifest(provider, ctx, datum):
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise errors.NotFoundError(f"step {datum.step} has an unreadable manifest") from e
     # A partially written or truncated sequence only exposes complete samples.
-    n = min(len(samples), metadata.num_samples(len(datum.values)))
+    n = min(len(samples), metadata.num_samples(len(datum.values), layout))
     out = []
     for i, s in enumerate(samples[:n]):
         if not isinstance(s, dict):
@@ -184,9 +242,10 @@ def list_steps(provider, ctx, experiment_id, run, tag):
 
 def read_samples(provider, ctx, experiment_id, run, tag, step=None):
     """Sample ids and Dice of one run at `step` (latest if None); 404 if absent."""
+    layout, _ = _layout(provider, ctx, experiment_id, run, tag)
     datums = _read_sequence(provider, ctx, experiment_id, run, tag)
     datum = _pick(datums, step, exact=True)
-    manifest, samples = _read_manifest(provider, ctx, datum)
+    manifest, samples = _read_manifest(provider, ctx, datum, layout)
     return {
         "run": run,
         "tag": tag,
@@ -203,9 +262,10 @@ def compare_runs(provider, ctx, experiment_id, run_a, run_b, tag, step=None):
     """Joins two runs on sample id at (about) the same step; delta = dice_b - dice_a."""
     picked = {}
     for key, run in (("a", run_a), ("b", run_b)):
+        layout, _ = _layout(provider, ctx, experiment_id, run, tag)
         datums = _read_sequence(provider, ctx, experiment_id, run, tag)
         datum = _pick(datums, step, exact=False)
-        manifest, samples = _read_manifest(provider, ctx, datum)
+        manifest, samples = _read_manifest(provider, ctx, datum, layout)
         picked[key] = ({"run": run, "step": int(datum.step),
                         "threshold": float(manifest.get("threshold", 0.5))}, samples)
     by_id_b = {s["id"]: s for s in picked["b"][1]}
@@ -236,17 +296,92 @@ def compare_runs(provider, ctx, experiment_id, run_a, run_b, tag, step=None):
     }
 
 
+def _shared_blob(provider, ctx, experiment_id, tag, key, index, kind):
+    """The `kind` blob of sample `index` in the shared source of `tag` with `key`."""
+    for run, by_tag in sorted(_list_series(provider, ctx, experiment_id, tags=[tag]).items()):
+        ts = by_tag.get(tag)
+        if key is None or ts is None or metadata.layout_of(ts.plugin_content) != (metadata.LAYOUT_SOURCE, key):
+            continue
+        datum = _read_sequence(provider, ctx, experiment_id, run, tag)[-1]
+        if index < metadata.num_samples(len(datum.values), metadata.LAYOUT_SOURCE):
+            return datum.values[metadata.blob_index(index, kind, metadata.LAYOUT_SOURCE)]
+    raise errors.NotFoundError(
+        f"the {kind}s of tag {tag!r} are stored once, in a shared run (source {key}) that TensorBoard "
+        "does not serve: point --logdir at a folder holding both the runs and their shared "
+        "'_test_images' folder"
+    )
+
+
 def read_image(provider, ctx, experiment_id, run, tag, step, index, kind):
     """PNG bytes of one sample's image, mask or prediction; 404 if absent."""
+    layout, key = _layout(provider, ctx, experiment_id, run, tag)
     datums = _read_sequence(provider, ctx, experiment_id, run, tag)
     datum = _pick(datums, step, exact=True)
-    if index >= metadata.num_samples(len(datum.values)):
+    if index >= metadata.num_samples(len(datum.values), layout):
         raise errors.NotFoundError(f"no sample {index} at step {step}")
-    blob = datum.values[metadata.blob_index(index, kind)]
+    if kind in metadata.LAYOUT_KINDS[layout]:
+        blob = datum.values[metadata.blob_index(index, kind, layout)]
+    elif layout == metadata.LAYOUT_PREDICTIONS:
+        blob = _shared_blob(provider, ctx, experiment_id, tag, key, index, kind)
+    else:
+        raise errors.NotFoundError(f"run {run!r}, tag {tag!r} stores no {kind}")
     data = bytes(_read_blob(provider, ctx, blob.blob_key))
     if not data.startswith(_PNG_MAGIC):
         raise errors.NotFoundError("stored blob is not a PNG")
     return data
+
+
+def list_arms(provider, ctx, experiment_id):
+    """Runs grouped into arms across seeds (`lung_keras_tb.arms.group_arms`), with each arm's tags."""
+    series = _prediction_series(provider, ctx, experiment_id)
+    grouping = arms_lib.group_arms(series)
+    for arm in grouping["arms"]:
+        for member in arm["members"]:
+            member["tags"] = sorted(series[member["run"]])
+        arm["tags"] = sorted({tag for m in arm["members"] for tag in m["tags"]})
+    return {
+        "tags": sorted({tag for by_tag in series.values() for tag in by_tag}),
+        "arms": grouping["arms"],
+        "ungrouped": grouping["ungrouped"],
+    }
+
+
+def _load_arm(provider, ctx, experiment_id, series, grouping, arm, tag, seed):
+    """The runs of `arm` holding `tag` (only seed `seed` unless None), with their latest manifests."""
+    entry = arms_lib.find_arm(grouping, arm)
+    if entry is None:
+        raise errors.NotFoundError(f"no arm named {arm!r}")
+    members = [m for m in entry["members"] if tag in series[m["run"]]]
+    if not members:
+        raise errors.NotFoundError(f"arm {arm!r} has no data for tag {tag!r}")
+    if seed is not None:
+        members = [m for m in members if m["seed"] == seed]
+        if not members:
+            raise errors.NotFoundError(f"arm {arm!r} has no seed {seed} for tag {tag!r}")
+    loaded = []
+    for m in members:
+        layout, _ = metadata.layout_of(series[m["run"]][tag].plugin_content)
+        datum = _read_sequence(provider, ctx, experiment_id, m["run"], tag)[-1]
+        manifest, samples = _read_manifest(provider, ctx, datum, layout)
+        loaded.append({
+            "run": m["run"],
+            "seed": m["seed"],
+            "step": int(datum.step),
+            "threshold": float(manifest.get("threshold", 0.5)),
+            "samples": samples,
+        })
+    return loaded
+
+
+def compare_arms(provider, ctx, experiment_id, tag, arm_a, arm_b, seed=None):
+    """Pairs two arms image by image on `tag` (`lung_keras_tb.arms.pair_arms`); 404 if absent."""
+    series = _prediction_series(provider, ctx, experiment_id)
+    grouping = arms_lib.group_arms(series)
+    members_a = _load_arm(provider, ctx, experiment_id, series, grouping, arm_a, tag, seed)
+    members_b = _load_arm(provider, ctx, experiment_id, series, grouping, arm_b, tag, seed)
+    paired = arms_lib.pair_arms(members_a, members_b, seed)
+    paired["a"]["arm"], paired["b"]["arm"] = arm_a, arm_b
+    return {"tag": tag, "seed": "mean" if seed is None else seed, **paired}
 
 
 def read_static(name):
@@ -293,6 +428,8 @@ class SegmentationPlugin(base_plugin.TBPlugin):
             "/samples": self._serve_samples,
             "/compare": self._serve_compare,
             "/image": self._serve_image,
+            "/arms": self._serve_arms,
+            "/arm_compare": self._serve_arm_compare,
         }
 
     def is_active(self):
@@ -350,6 +487,21 @@ class SegmentationPlugin(base_plugin.TBPlugin):
         step = _single(request.args, "step", required=False)
         step = None if step is None else parse_int(step, "step")
         body = compare_runs(self._data_provider, ctx, eid, run_a, run_b, tag, step)
+        return body, "application/json"
+
+    @_route
+    def _serve_arms(self, request):
+        ctx, eid = self._env(request)
+        return list_arms(self._data_provider, ctx, eid), "application/json"
+
+    @_route
+    def _serve_arm_compare(self, request):
+        ctx, eid = self._env(request)
+        tag = parse_tag(_single(request.args, "tag"))
+        arm_a = parse_run(_single(request.args, "arm_a"), "arm_a")
+        arm_b = parse_run(_single(request.args, "arm_b"), "arm_b")
+        seed = parse_seed(_single(request.args, "seed", required=False))
+        body = compare_arms(self._data_provider, ctx, eid, tag, arm_a, arm_b, seed)
         return body, "application/json"
 
     @_route

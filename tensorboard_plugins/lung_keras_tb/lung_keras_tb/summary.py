@@ -36,10 +36,12 @@ Write each writer to its own directory (a TensorBoard run), e.g.
 ``<logdir>/<run>/segmentation``; the dashboard compares runs on equal sample ids.
 """
 
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import socket
 import struct
 import threading
@@ -150,12 +152,7 @@ def _check_dice(dice, n):
     return [float(v) if math.isfinite(v) else None for v in d]
 
 
-def segmentation_blobs(images, masks, predictions, sample_ids, dice):
-    """Encodes one step of samples as the blob list ``[manifest, img, mask, pred, ...]``.
-
-    Returns:
-      A list of ``1 + 3 * N`` `bytes`.
-    """
+def _check_images(images):
     images = _to_numpy(images, "images")
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -164,17 +161,31 @@ def segmentation_blobs(images, masks, predictions, sample_ids, dice):
             "`images` must have shape (N, H, W), (N, H, W, 1) or (N, H, W, 3). "
             f"Received: images.shape={images.shape}"
         )
-    n = images.shape[0]
-    if n == 0:
+    if images.shape[0] == 0:
         raise ValueError("Nothing to log: `images` has N=0 samples.")
+    return images
+
+
+def _check_same_size(hw, **arrays):
+    if any(a.shape[1:3] != tuple(hw) for a in arrays.values()):
+        sizes = ", ".join(f"{k} {a.shape[1:3]}" for k, a in arrays.items())
+        raise ValueError(
+            f"`images`, `masks` and `predictions` must share height and width. Received: images {tuple(hw)}, {sizes}"
+        )
+
+
+def segmentation_blobs(images, masks, predictions, sample_ids, dice):
+    """Encodes one step of samples as the blob list ``[manifest, img, mask, pred, ...]``.
+
+    Returns:
+      A list of ``1 + 3 * N`` `bytes`.
+    """
+    images = _check_images(images)
+    n = images.shape[0]
     hw = images.shape[1:3]
     masks = _squeeze_mask(_to_numpy(masks, "masks"), "masks", n)
     predictions = _squeeze_mask(_to_numpy(predictions, "predictions"), "predictions", n)
-    if masks.shape[1:] != hw or predictions.shape[1:] != hw:
-        raise ValueError(
-            "`images`, `masks` and `predictions` must share height and width. "
-            f"Received: images {tuple(hw)}, masks {masks.shape[1:]}, predictions {predictions.shape[1:]}"
-        )
+    _check_same_size(hw, masks=masks, predictions=predictions)
     ids = _check_ids(sample_ids, n)
     dice_values = _check_dice(dice, n)
 
@@ -194,6 +205,11 @@ def segmentation_blobs(images, masks, predictions, sample_ids, dice):
     return blobs
 
 
+def _check_step(step):
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"`step` must be an integer. Received: step={step!r}")
+
+
 def _check_tag(tag):
     reason = metadata.check_tag(tag)
     if reason:
@@ -210,14 +226,155 @@ def segmentation_pb(
     """
     _check_tag(tag)
     blobs = segmentation_blobs(images, masks, predictions, sample_ids, dice)
+    return _summary_of(tag, blobs, metadata.create_summary_metadata(description))
+
+
+def _summary_of(tag, blobs, summary_metadata):
     tensor = tensor_util.make_tensor_proto(np.array(blobs, dtype=object), shape=[len(blobs)])
     summary = summary_pb2.Summary()
-    summary.value.add(
-        tag=tag,
-        metadata=metadata.create_summary_metadata(description),
-        tensor=tensor,
-    )
+    summary.value.add(tag=tag, metadata=summary_metadata, tensor=tensor)
     return summary
+
+
+# ---------------------------------------------------------------------------
+# Shared images (format version 2, see `lung_keras_tb.metadata`): images and
+# masks of a test set stored once, predictions per run.
+
+SHARED_DIRNAME = "_test_images"
+_SHARED_EVENT_NAME = "events.out.tfevents.0000000000.lung_keras_tb.shared"
+
+
+def source_key(tag, sample_ids, images, masks):
+    """The key of a shared source: SHA-256 (32 hex digits) over tag, ids, and 8-bit images and masks.
+
+    Equal keys mean the same tag, the same samples in the same order and the same pixels.
+    """
+    _check_tag(tag)
+    images = _check_images(images)
+    n = images.shape[0]
+    masks = _squeeze_mask(_to_numpy(masks, "masks"), "masks", n)
+    _check_same_size(images.shape[1:3], masks=masks)
+    return _source_key(tag, _check_ids(sample_ids, n), _to_uint8_image(images), _mask_to_uint8(masks))
+
+
+def _source_key(tag, ids, img8, mask8):
+    digest = hashlib.sha256()
+    digest.update(json.dumps([tag, ids, list(img8.shape), list(mask8.shape)]).encode("utf-8"))
+    digest.update(np.ascontiguousarray(img8).tobytes())
+    digest.update(np.ascontiguousarray(mask8).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def shared_source_pb(tag, images, masks, sample_ids, description=""):
+    """The `Summary` of a shared source: ``[manifest, image_0, mask_0, ...]``.
+
+    Returns:
+      ``(summary, key)``; `key` is what `shared_predictions_pb` needs.
+    """
+    _check_tag(tag)
+    images = _check_images(images)
+    n = images.shape[0]
+    masks = _squeeze_mask(_to_numpy(masks, "masks"), "masks", n)
+    _check_same_size(images.shape[1:3], masks=masks)
+    ids = _check_ids(sample_ids, n)
+    img8, mask8 = _to_uint8_image(images), _mask_to_uint8(masks)
+    key = _source_key(tag, ids, img8, mask8)
+    manifest = {
+        "version": metadata.SHARED_FORMAT_VERSION,
+        "layout": metadata.LAYOUT_SOURCE,
+        "source": key,
+        "height": int(images.shape[1]),
+        "width": int(images.shape[2]),
+        "samples": [{"id": i, "dice": None} for i in ids],
+    }
+    blobs = [json.dumps(manifest, sort_keys=True).encode("utf-8")]
+    for k in range(n):
+        blobs.extend([_png(img8[k]), _png(mask8[k])])
+    meta = metadata.create_summary_metadata(description, layout=metadata.LAYOUT_SOURCE, source=key)
+    return _summary_of(tag, blobs, meta), key
+
+
+def shared_predictions_pb(tag, predictions, sample_ids, dice, source, description=""):
+    """The `Summary` of one run's predictions on a shared source: ``[manifest, prediction_0, ...]``.
+
+    `sample_ids` must be the source's ids in the source's order (the key guarantees
+    it when both come from the same arrays; see `write_shared`).
+    """
+    _check_tag(tag)
+    predictions = _to_numpy(predictions, "predictions")
+    if predictions.ndim == 4 and predictions.shape[-1] == 1:
+        predictions = predictions[..., 0]
+    n = predictions.shape[0] if predictions.ndim == 3 else -1
+    if n < 1:
+        raise ValueError(
+            f"`predictions` must have shape (N, H, W) or (N, H, W, 1) with N >= 1. Received: shape={predictions.shape}"
+        )
+    ids = _check_ids(sample_ids, n)
+    dice_values = _check_dice(dice, n)
+    manifest = {
+        "version": metadata.SHARED_FORMAT_VERSION,
+        "layout": metadata.LAYOUT_PREDICTIONS,
+        "source": source,
+        "threshold": THRESHOLD,
+        "height": int(predictions.shape[1]),
+        "width": int(predictions.shape[2]),
+        "samples": [{"id": i, "dice": d} for i, d in zip(ids, dice_values)],
+    }
+    pred8 = _prob_to_uint8(predictions)
+    blobs = [json.dumps(manifest, sort_keys=True).encode("utf-8")] + [_png(p) for p in pred8]
+    meta = metadata.create_summary_metadata(description, layout=metadata.LAYOUT_PREDICTIONS, source=source)
+    return _summary_of(tag, blobs, meta)
+
+
+def write_shared_source(store_dir, tag, images, masks, sample_ids):
+    """Writes a shared source once: ``<store_dir>/<tag-slug>-<key[:16]>/`` (one TensorBoard run).
+
+    A folder that already holds the source's event file is left alone, so every
+    run predicting the same test set adds only its predictions. The event file
+    is written under a temporary name and renamed into place (two writers of the
+    same key produce the same bytes).
+
+    Returns:
+      ``(key, folder)``.
+    """
+    pb, key = shared_source_pb(tag, images, masks, sample_ids)
+    folder = os.path.join(os.fspath(store_dir), "%s-%s" % (re.sub(r"[^A-Za-z0-9_.-]+", "-", tag).strip("-"), key[:16]))
+    final = os.path.join(folder, _SHARED_EVENT_NAME)
+    if os.path.exists(final):
+        return key, folder
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, ".partial-%s-%s" % (os.getpid(), _next_uid()))
+    with open(partial, "wb") as f:
+        writer = record_writer.RecordWriter(f)
+        for event in (
+            event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2",
+                            source_metadata=event_pb2.SourceMetadata(writer="lung_keras_tb")),
+            event_pb2.Event(wall_time=time.time(), step=0, summary=pb),
+        ):
+            writer.write(event.SerializeToString())
+        writer.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, final)
+    return key, folder
+
+
+def write_shared(logdir, store_dir, step, images, masks, predictions, sample_ids, dice, tag=DEFAULT_TAG):
+    """Logs one step of a test set with its images and masks shared across runs.
+
+    The images and masks go to `write_shared_source(store_dir, ...)` (once per
+    test set), the predictions and Dice to the run `logdir`. Point TensorBoard at
+    a folder holding both (e.g. the parent of the runs and of `store_dir`).
+
+    Returns:
+      The source key.
+    """
+    images = _check_images(images)
+    _check_same_size(images.shape[1:3], predictions=_squeeze_mask(
+        _to_numpy(predictions, "predictions"), "predictions", images.shape[0]))
+    key, _ = write_shared_source(store_dir, tag, images, masks, sample_ids)
+    with SegmentationWriter(logdir) as writer:
+        writer.write_predictions(step, predictions, sample_ids, dice, source=key, tag=tag)
+    return key
 
 
 def segmentation(
@@ -308,9 +465,22 @@ class SegmentationWriter:
         description="",
     ):
         """Appends one step of samples; see the module docstring for the inputs."""
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-            raise TypeError(f"`step` must be an integer. Received: step={step!r}")
+        _check_step(step)
         summary = segmentation_pb(tag, images, masks, predictions, sample_ids, dice, description)
+        self._add_summary(step, summary, wall_time)
+
+    def write_predictions(
+        self, step, predictions, sample_ids, dice, source, tag=DEFAULT_TAG, wall_time=None, description=""
+    ):
+        """Appends one step of predictions whose images and masks live in the shared `source`.
+
+        `source` is the key `write_shared_source` returned for the same ids.
+        """
+        _check_step(step)
+        summary = shared_predictions_pb(tag, predictions, sample_ids, dice, source, description)
+        self._add_summary(step, summary, wall_time)
+
+    def _add_summary(self, step, summary, wall_time):
         self._add_event(
             event_pb2.Event(
                 wall_time=time.time() if wall_time is None else float(wall_time),
