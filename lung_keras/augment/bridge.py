@@ -160,6 +160,13 @@ def _positive_float(v):
     return float(_num(v))
 
 
+def _probability(name, p):
+    """`p` of transform `name` as a float in [0, 1], or a ValueError naming the transform."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name}: invalid p: expected a number in [0, 1]. Received: p={p!r}")
+    return float(p)
+
+
 _GEOMETRY_COMMON = {
     "interpolation": (1, _interpolation),
     "mask_interpolation": (0, _interpolation),
@@ -313,9 +320,10 @@ def normalize_transform_dict(transform):
         raise ValueError(f"Unsupported Albumentations transform {name!r}. {_supported_message()}")
     args = _jsonable({k: v for k, v in transform.items() if k != "__class_fullname__"})
     p = args.pop("p", 1.0 if name == "Compose" else 0.5)
-    out = {"__class_fullname__": name, "p": p if name == "Compose" else float(p)}
+    p_value = _probability(name, p)
+    out = {"__class_fullname__": name, "p": p if name == "Compose" else p_value}
     if name in CONTAINERS:
-        out["transforms"] = [normalize_transform_dict(t) for t in args.pop("transforms", [])]
+        out["transforms"] = _each_child(name, args.pop("transforms", []), normalize_transform_dict)
         if name == "Compose":
             for key, default in _COMPOSE_EXTRAS.items():
                 out[key] = args.pop(key, default)
@@ -396,6 +404,19 @@ def _albu_value_to_layer(cls, key, value):
     return value
 
 
+def _each_child(name, children, build):
+    """`[build(child), ...]` of a container's `transforms`; an error says which child (`Compose.transforms[1]`)."""
+    if not isinstance(children, (list, tuple)):
+        raise ValueError(f"{name}: transforms must be a list of transform dicts. Received: transforms={children!r}")
+    out = []
+    for i, child in enumerate(children):
+        try:
+            out.append(build(child))
+        except ValueError as e:
+            raise ValueError(f"{name}.transforms[{i}]: {e}") from None
+    return out
+
+
 def layer_from_dict(transform, seed=None):
     """Build a `lung_keras.augment` layer from an Albumentations `to_dict()["transform"]` dict."""
     if not isinstance(transform, dict) or "__class_fullname__" not in transform:
@@ -408,7 +429,7 @@ def layer_from_dict(transform, seed=None):
     params = _init_params(cls)
     kwargs = {}
     if "p" in args:
-        kwargs["p"] = float(args.pop("p"))
+        kwargs["p"] = _probability(name, args.pop("p"))
     if "seed" in params and seed is not None:
         kwargs["seed"] = seed
     if name in CONTAINERS:
@@ -425,7 +446,7 @@ def layer_from_dict(transform, seed=None):
                 f"{name}: unsupported arguments {sorted(args)}; supported: p, transforms. Received: {args!r}"
             )
         sub_seed = None if seed is None else seed
-        kwargs["transforms"] = [layer_from_dict(t, seed=sub_seed) for t in children]
+        kwargs["transforms"] = _each_child(name, children, lambda t: layer_from_dict(t, seed=sub_seed))
         return cls(**kwargs)
     normalized = _normalize_args(name, args)
     defaults = _full_args(name, {})
@@ -558,41 +579,96 @@ def save_policy(policy, path, data_format=None):
     return path
 
 
+def _parse_policy_text(path, text):
+    """The data of a policy file: YAML for `.yaml`/`.yml`, else JSON (YAML accepted as a fallback)."""
+    import yaml
+
+    def yaml_error(e):
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return ValueError(f"{path}: not a valid YAML policy file: {getattr(e, 'problem', None) or e}{where}")
+
+    if _format_of(path, None) == "yaml":
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise yaml_error(e) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        json_error = ValueError(f"{path}: not a valid JSON policy file: {e.msg} at line {e.lineno}, column {e.colno}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise json_error from None
+    if not isinstance(data, dict):  # plain text that YAML reads as a string: the JSON error is the useful one
+        raise json_error
+    return data
+
+
 def load_policy(path, seed=None):
     """Read a policy file written by `A.save` (JSON or YAML) or by `save_policy`, or a Keras config JSON.
 
     Returns a `lung_keras.augment.Compose`. `seed` seeds the layers built from an Albumentations file; a Keras
     config keeps its own seeds unless `seed` is given.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: starting with the file's path: invalid JSON/YAML (with line and column), or a transform or
+            argument that cannot be built (naming the transform and its place, e.g. `Compose.transforms[0]`).
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Policy file not found: {path}")
-    text = path.read_text()
-    if _format_of(path, None) == "yaml":
-        import yaml
-
-        data = yaml.safe_load(text)
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            import yaml
-
-            data = yaml.safe_load(text)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text policy file ({e})") from None
+    data = _parse_policy_text(path, text)
     if isinstance(data, dict) and "transform" in data:
-        return policy_from_dict(data, seed=seed)
+        try:
+            return policy_from_dict(data, seed=seed)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
     if isinstance(data, dict) and "class_name" in data:
         import keras
 
         if seed is not None:
             data = json.loads(json.dumps(data))
             _set_seeds(data, seed)
-        layer = keras.saving.deserialize_keras_object(data)
+        try:
+            _check_keras_config(data)
+            layer = keras.saving.deserialize_keras_object(data)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{path}: {_innermost_keras_error(data, e)}") from None
         return _as_compose(layer)
     raise ValueError(
         f"{path} is neither an Albumentations policy (a dict with 'transform', as A.save writes) nor a Keras "
         "layer config (a dict with 'class_name')."
     )
+
+
+def _check_keras_config(data):
+    """Check `p` of every layer of a Keras layer config, naming the layer and its place (`Compose.transforms[1]`)."""
+    name = data.get("class_name")
+    config = data.get("config")
+    if not isinstance(config, dict):
+        return
+    if "p" in config:
+        _probability(name, config["p"])
+    children = config.get("transforms")
+    if isinstance(children, list):
+        _each_child(name, children, lambda child: _check_keras_config(child) if isinstance(child, dict) else None)
+
+
+def _innermost_keras_error(data, error):
+    """`Rotate: <reason>` from Keras' nested deserialization message (which repeats every enclosing config)."""
+    text = str(error)
+    classes = re.findall(r"deserializing class '(\w+)'", text)
+    reason = text.rsplit("Exception encountered: ", 1)[-1].strip()
+    if reason.startswith(tuple(f"{c}" for c in SUPPORTED_TRANSFORMS)):  # already names its transform
+        return reason
+    return f"{classes[-1] if classes else data.get('class_name')}: {reason}"
 
 
 def _set_seeds(obj, seed):

@@ -28,29 +28,24 @@ _MAX_PARAM_ELEMENTS = 16
 # Reading
 
 
-def _read_png(path, mode):
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert(mode))
-
-
-def _read_mask(paths):
-    mask = None
-    for p in paths:
-        m = _read_png(p, "L") > 0
-        mask = m if mask is None else (mask | m)
-    return (mask.astype(np.uint8) * 255)[..., None]
-
-
 def list_pairs(data_dir):
     """`[(id, image_path, mask_paths, diagnosis), ...]` for a dataset folder (sorted by id).
 
-    Uses `lung_keras.data.sources.find_pairs` (NLM layout or `images/` + `masks/`).
+    Uses `lung_keras.data.sources.find_pairs` (NLM layout or `images/` + `masks/`). Two files with one stem
+    are an error naming both; images or masks without a partner are left out with a warning naming them.
     """
+    import warnings
+
     from lung_keras.data.sources import find_pairs
 
     listing = find_pairs(data_dir)
+    if listing.duplicate_stems:
+        groups = "; ".join(" and ".join(str(p) for p in group) for group in listing.duplicate_stems)
+        raise ValueError(f"Files share one id (stem) in {listing.root}: {groups}. Keep one file per id.")
+    unpaired = list(listing.images_without_mask) + list(listing.masks_without_image)
+    if unpaired:
+        shown = ", ".join(str(p) for p in unpaired[:10]) + (f", ... ({len(unpaired)} in all)" if len(unpaired) > 10 else "")
+        warnings.warn(f"Leaving out {len(unpaired)} file(s) without a partner in {listing.root}: {shown}", stacklevel=2)
     if not listing.samples:
         raise FileNotFoundError(f"No image/mask pairs found in {data_dir}.")
     return sorted(
@@ -59,9 +54,17 @@ def list_pairs(data_dir):
     )
 
 
-def _read_pair(image_path, mask_paths):
-    image = _read_png(image_path, "L")[..., None]
-    mask = _read_mask(mask_paths)
+def _read_pair(image_path, mask_paths, binarize_threshold=None):
+    """`(image uint8 HxWx1, mask uint8 HxWx1 in {0, 255})` by the package's one intensity and mask rules.
+
+    The image is read by `lung_keras.data.read_image` (16-bit files scaled by their range, not clipped) and
+    requantized to 8 bits; the mask by `read_masks`. Errors are `ValueError`s naming the file.
+    """
+    from lung_keras.data.preprocess import read_image
+    from lung_keras.data.preprocess import read_masks
+
+    image = np.round(read_image(image_path, channels=1) * 255.0).astype(np.uint8)
+    mask = (read_masks(mask_paths, binarize_threshold) * 255).astype(np.uint8)[..., None]
     if image.shape != mask.shape:
         raise ValueError(f"Image {image_path} has shape {image.shape[:2]} but its mask {mask.shape[:2]}.")
     return image, mask
@@ -157,7 +160,9 @@ def _write_png(path, array):
 # Expansion
 
 
-def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, progress=True, batch_size=16):
+def expand_dataset(
+    data_dir, out_dir, copies, policy, seed=None, force=False, progress=True, batch_size=16, binarize_threshold=None
+):
     """Write `copies` augmented versions of every image/mask pair of `data_dir` into `out_dir`.
 
     Writes `out_dir/images/<id>.png`, `out_dir/masks/<id>.png` (8-bit grey; masks 0/255),
@@ -174,6 +179,10 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
         force: write into a non-empty `out_dir`, overwriting files of the same names (nothing else is deleted).
         progress: show a progress bar.
         batch_size: pairs augmented per call.
+        binarize_threshold: how soft masks are binarized (see `lung_keras.data.read_mask`); None makes them errors.
+
+    Every pair is read (and every unreadable file reported, naming it) before anything is written; if writing
+    fails part way, the files this call wrote and the folders it created are removed, so a retry is not blocked.
 
     Returns:
         The path of the written manifest.
@@ -182,10 +191,6 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
         >>> expand_dataset("data/montgomery", "data/montgomery_x4", copies=4,  # doctest: +SKIP
         ...                policy="policy.json", seed=0)
     """
-    import keras
-
-    from lung_keras.augment.bridge import save_policy
-
     if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
         raise ValueError(f"copies must be an integer >= 1. Received: copies={copies!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -200,8 +205,30 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
         )
     policy = resolve_policy(policy, seed=seed)
     pairs = list_pairs(data_dir)
+    loaded = {sid: _read_pair(ipath, mpaths, binarize_threshold) for sid, ipath, mpaths, _ in pairs}
+    created = [p for p in (out, out / "images", out / "masks") if not p.exists()]
+    written = []
+    try:
+        manifest = _write_expansion(out, pairs, loaded, copies, policy, seed, progress, batch_size, written)
+    except BaseException:
+        for path in reversed(written):
+            path.unlink(missing_ok=True)
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    return manifest
+
+
+def _write_expansion(out, pairs, loaded, copies, policy, seed, progress, batch_size, written):
+    """The writing half of `expand_dataset`; appends every path it writes to `written`."""
+    import keras
+
+    from lung_keras.augment.bridge import save_policy
+
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
+    written.append(out / "policy.json")
     try:
         save_policy(policy, out / "policy.json")
     except ValueError:  # a policy Albumentations cannot express: keep the Keras config instead
@@ -213,29 +240,25 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
     done = 0
     # Group by shape so each batch stacks; order stays deterministic (sorted ids, then copy index).
     jobs = [(pair, k) for k in range(copies) for pair in pairs]
-    cache = {}
     start = 0
     while start < len(jobs):
         chunk = jobs[start : start + batch_size]
         start += len(chunk)
-        loaded = []
-        for (sid, ipath, mpaths, diagnosis), k in chunk:
-            if sid not in cache:
-                cache[sid] = _read_pair(ipath, mpaths)
-            loaded.append(cache[sid])
+        batch = [loaded[sid] for (sid, _, _, _), _ in chunk]
         by_shape = {}
-        for i, (image, _) in enumerate(loaded):
+        for i, (image, _) in enumerate(batch):
             by_shape.setdefault(image.shape, []).append(i)
         for indices in by_shape.values():
-            images = np.stack([loaded[i][0] for i in indices])
-            masks = np.stack([loaded[i][1] for i in indices])
+            images = np.stack([batch[i][0] for i in indices])
+            masks = np.stack([batch[i][1] for i in indices])
             out_images, out_masks, transformation = apply_policy(policy, images, masks, generator)
             out_images, out_masks = _as_uint8(out_images), _as_uint8(out_masks)
             for j, i in enumerate(indices):
                 (sid, _, _, diagnosis), k = chunk[i]
                 new_id = f"{sid}_aug{k:03d}"
-                _write_png(out / "images" / f"{new_id}.png", out_images[j])
-                _write_png(out / "masks" / f"{new_id}.png", out_masks[j])
+                for folder, array in (("images", out_images[j]), ("masks", out_masks[j])):
+                    written.append(out / folder / f"{new_id}.png")
+                    _write_png(written[-1], array)
                 params = _name_steps(_sample_params(transformation, j, len(indices)), policy)
                 rows.append(
                     {
@@ -255,6 +278,7 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
     writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
+    written.append(manifest)
     write_text(manifest, buffer.getvalue())
     return manifest
 
@@ -263,7 +287,7 @@ def expand_dataset(data_dir, out_dir, copies, policy, seed=None, force=False, pr
 # Preview
 
 
-def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0):
+def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0, binarize_threshold=None):
     """Save a grid PNG: one row per sample, its original then `num_draws` draws, mask contours on each.
 
     Args:
@@ -273,6 +297,7 @@ def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0):
         num_samples: rows (samples picked with `seed`).
         num_draws: augmented columns per row.
         seed: seeds both the choice of samples and the draws.
+        binarize_threshold: how soft masks are binarized (see `lung_keras.data.read_mask`); None makes them errors.
 
     Returns:
         The path of the PNG.
@@ -290,7 +315,7 @@ def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0):
     pairs = list_pairs(data_dir)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(pairs), size=min(num_samples, len(pairs)), replace=False).tolist())
-    loaded = [_read_pair(pairs[i][1], pairs[i][2]) for i in chosen]
+    loaded = [_read_pair(pairs[i][1], pairs[i][2], binarize_threshold) for i in chosen]
     shape = loaded[0][0].shape
     if any(image.shape != shape for image, _ in loaded):  # one batch per sample when shapes differ
         groups = [[i] for i in range(len(loaded))]
