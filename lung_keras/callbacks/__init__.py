@@ -1,3 +1,8 @@
-"""lung_keras.callbacks: Keras callbacks for segmentation training."""
+"""lung_keras.callbacks: Keras callbacks for segmentation training, and the final test-set log."""
 
 from lung_keras.callbacks.display_callback import DisplayCallback
+from lung_keras.callbacks.test_predictions import dashboard_available
+from lung_keras.callbacks.test_predictions import dashboard_tag
+from lung_keras.callbacks.test_predictions import log_test_predictions
+from lung_keras.callbacks.test_predictions import log_test_split
+from lung_keras.callbacks.test_predictions import shared_images_dir

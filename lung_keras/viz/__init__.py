@@ -8,6 +8,9 @@ Show one in a notebook by leaving it as the cell's value, or save it.
 from lung_keras.viz._arrays import as_binary_mask
 from lung_keras.viz._arrays import as_display_image
 from lung_keras.viz._arrays import dice_np
+from lung_keras.viz.dice_changes import dice_change_figure
+from lung_keras.viz.dice_changes import dice_change_figures
+from lung_keras.viz.dice_changes import largest_changes
 from lung_keras.viz.display import display
 from lung_keras.viz.display import show_predictions
 from lung_keras.viz.fast_grid import overlay_array
