@@ -52,6 +52,18 @@ def policies():
             augment.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
             augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
         ]),
+        "zoom": lambda: augment.Compose([
+            augment.Affine(scale=(0.7, 1.1), translate_percent=(-0.08, 0.08), rotate=(-10, 10), p=0.8),
+            augment.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
+            augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
+        ]),
+        "zoom_photo": lambda: augment.Compose([
+            augment.Affine(scale=(0.7, 1.1), translate_percent=(-0.08, 0.08), rotate=(-10, 10), p=0.8),
+            augment.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+            augment.RandomGamma(gamma_limit=(60, 160), p=0.5),
+            augment.GaussianBlur(sigma_limit=(0.3, 1.2), p=0.2),
+            augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
+        ]),
         "photometric": lambda: augment.Compose([
             augment.Rotate(limit=10, p=0.7),
             augment.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),

@@ -12,7 +12,9 @@ def atomic_path(path):
     replaces `path` in one step, on failure it is removed and `path` is left as it was."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    base, dot, rest = path.name.partition(".")
+    # Keep every suffix (".weights.h5", ".keras"): some writers check the full one.
+    tmp = path.with_name(f".{base}.tmp-{os.getpid()}{dot}{rest}")
     try:
         yield tmp
         if tmp.is_file():

@@ -32,17 +32,34 @@ SERIALIZABLE_MODULES = (
 
 _lock = threading.RLock()
 _registered = False
+_pending = False  # Keras is loaded but registration met a lung_keras module still being imported
 
 
 def register_serializables():
     """Import every lung_keras module that registers a Keras serializable (idempotent)."""
-    global _registered
+    global _registered, _pending
     with _lock:
         if _registered:
             return
         for name in SERIALIZABLE_MODULES:
             importlib.import_module(name)
-        _registered = True
+        _registered, _pending = True, False
+
+
+def _try_register():
+    """Register now; if a lung_keras module is mid-import (it imported Keras itself), leave it pending: every
+    serializable subpackage calls `register_pending()` when it finishes importing."""
+    global _pending
+    try:
+        register_serializables()
+    except ImportError:
+        _pending = True
+
+
+def register_pending():
+    """Finish a registration that had to wait for a lung_keras module to finish importing."""
+    if _pending and not _registered:
+        _try_register()
 
 
 class _KerasImportHook(importlib.abc.MetaPathFinder):
@@ -69,7 +86,7 @@ class _RegisteringLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         _remove_hook()
         try:
-            register_serializables()
+            _try_register()
         except Exception as error:  # never break `import keras`; load_model registers again and raises
             warnings.warn(f"lung_keras: could not register its Keras classes ({error!r})", stacklevel=2)
 
@@ -89,10 +106,7 @@ def _remove_hook():
 def install():
     """Register now if Keras is loaded, else once it is (called by `import lung_keras`)."""
     if "keras" in sys.modules:
-        try:
-            register_serializables()
-        except ImportError:  # a partially imported Keras (lung_keras imported from inside Keras' own import)
-            pass
+        _try_register()
         return
     with _lock:
         if _hook not in sys.meta_path:

@@ -57,3 +57,7 @@ __all__ = [
     "save_policy",
     "to_albumentations",
 ]
+
+from lung_keras import saving as _saving  # noqa: E402
+
+_saving.register_pending()  # see lung_keras.saving: registration that waited for this import to finish

@@ -7,3 +7,7 @@ from lung_keras.preprocessing.intensity_normalization import MODES
 from lung_keras.preprocessing.intensity_normalization import IntensityNormalization
 
 __all__ = ["IntensityNormalization", "MODES"]
+
+from lung_keras import saving as _saving  # noqa: E402
+
+_saving.register_pending()  # see lung_keras.saving: registration that waited for this import to finish

@@ -132,3 +132,18 @@ def test_evaluate_names_a_missing_model_file(tmp_path, make_pair_dataset):
     out = cli("evaluate", "--model", str(tmp_path / "nope.keras"), "--data", str(make_pair_dataset(n=4)),
               "--out", str(tmp_path / "eval"))
     assert out.returncode == 2 and "nope.keras: no such model file" in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first_import", [
+    "from lung_keras.preprocessing import IntensityNormalization",
+    "from lung_keras.augment import Rotate",
+    "from lung_keras.metrics import Dice",
+    "import lung_keras.models.unet",
+])
+def test_any_first_import_registers_everything(trained_run, first_import):
+    # A submodule that imports Keras itself triggers registration mid-import; it must still complete.
+    _, run = trained_run
+    code = (f"import warnings\nwarnings.simplefilter('error')\n{first_import}\nimport keras\n"
+            f"model = keras.saving.load_model({str(run / 'best.keras')!r})\n" + PREDICT)
+    assert "ConvBlock" in python(code)
