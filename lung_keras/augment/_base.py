@@ -81,6 +81,43 @@ def _images_of(data):
     return data
 
 
+def _static_rank(x):
+    try:
+        return len(x.shape)
+    except (TypeError, ValueError):  # a tensor of unknown rank (e.g. inside tf.data)
+        return None
+
+
+def check_inputs(data):
+    """Validate the rank and dtype of the images (and masks) of a layer's input, with a clear `ValueError`.
+
+    Images: rank 3 `(H, W, C)` or 4 `(B, H, W, C)`, dtype uint8, uint16 or float. Masks: the images' rank or one
+    less, dtype bool, integer or float. Run on every call, at inference too, so a wrong input never passes
+    through unnoticed. Unknown ranks (symbolic tensors of unknown shape) are not checked.
+    """
+    images = _images_of(data)
+    rank = _static_rank(images) if hasattr(images, "shape") else None
+    if rank is not None and rank not in (3, 4):
+        raise ValueError(
+            "Images must be rank 3 (H, W, C) or rank 4 (B, H, W, C), channels last. "
+            f"Received: shape={tuple(images.shape)}"
+        )
+    if hasattr(images, "dtype"):
+        F.max_value_for_dtype(images.dtype)
+    masks = data.get("segmentation_masks") if isinstance(data, dict) else None
+    if masks is None or not hasattr(masks, "dtype"):
+        return
+    mask_rank = _static_rank(masks)
+    if rank is not None and mask_rank is not None and mask_rank not in (rank, rank - 1):
+        raise ValueError(
+            "segmentation_masks must have the rank of the images, or one less (no channel axis). "
+            f"Received: segmentation_masks.shape={tuple(masks.shape)}, images.shape={tuple(images.shape)}"
+        )
+    name = F._dtype_name(masks.dtype)
+    if not ("int" in name or "float" in name or name == "bool"):
+        raise ValueError(f"segmentation_masks must be bool, integer or floating point. Received: dtype={name}")
+
+
 def batched_images(images):
     images = ops.convert_to_tensor(images) if not hasattr(images, "shape") else images
     rank = _rank(images)
@@ -212,6 +249,7 @@ class BaseAugmentation(keras.layers.Layer):
     # ---------------------------------------------------------------------- call
 
     def call(self, data, training=None):
+        check_inputs(data)
         if not training:
             return data
         return self._augment(data)

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from lung_keras.metrics.functional import check_finite
+
 
 def _soft_counts(y_true, y_pred, from_logits, include_background, squared_pred):
     y_pred = ops.convert_to_tensor(y_pred)
@@ -72,6 +74,8 @@ class DiceLoss(keras.losses.Loss):
         self.include_background = bool(include_background)
 
     def call(self, y_true, y_pred):
+        check_finite(y_true, "y_true", type(self).__name__)
+        check_finite(y_pred, "y_pred", type(self).__name__)
         inter, t_sum, p_sum = _soft_counts(y_true, y_pred, self.from_logits, self.include_background, self.squared_pred)
         if self.batch:
             inter, t_sum, p_sum = (ops.sum(v, axis=0, keepdims=True) for v in (inter, t_sum, p_sum))
@@ -133,6 +137,8 @@ class BceDiceLoss(keras.losses.Loss):
         self.dice = DiceLoss(smooth_nr, smooth_dr, batch, squared_pred, from_logits, include_background)
 
     def call(self, y_true, y_pred):
+        check_finite(y_true, "y_true", type(self).__name__)
+        check_finite(y_pred, "y_pred", type(self).__name__)
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
         y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
         if len(y_true.shape) == len(y_pred.shape) - 1:

@@ -1,8 +1,37 @@
 """Overlap scores per image (and per class), in `keras.ops`, shared by the metrics and the evaluation code."""
 
+import numpy as np
 from keras import ops
 
 REDUCTIONS = ("per_image", "global")
+
+
+def check_finite(x, name, owner):
+    """Raise a `ValueError` naming `owner` and `name` when `x` holds NaN or infinite values.
+
+    A NaN prediction thresholds to background and a NaN label compares as background, so without this check
+    a diverged model or a broken label array would score as a plausible number. The values are checked when
+    they are known now (numpy arrays, eager tensors); inside a traced graph (`model.fit`, `tf.function`,
+    `jax.jit`) they are not, and the check is skipped.
+    """
+    if isinstance(x, (np.ndarray, list, tuple, float, int)):
+        values = np.asarray(x)
+    else:
+        try:
+            values = np.asarray(ops.convert_to_numpy(x))
+        except Exception:  # a symbolic or traced tensor: no values to check
+            return
+    if values.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    n_nan = int(np.isnan(values).sum())
+    n_inf = int(values.size - finite.sum()) - n_nan
+    raise ValueError(
+        f"{owner}: `{name}` must be finite; it holds {n_nan} NaN and {n_inf} infinite value(s) out of {values.size} "
+        f"(a diverged model or a broken array?). Received: {name}.shape={tuple(values.shape)}"
+    )
 
 
 def one_hot_pair(y_true, y_pred, threshold=0.5, from_logits=False, include_background=True):
@@ -78,12 +107,16 @@ def dice_per_image(y_true, y_pred, threshold=0.5, ignore_empty=False, empty_scor
         >>> float(dice_per_image(t, p)[0])  # 2*1 / (2 + 1)
         0.6666666865348816
     """
+    check_finite(y_true, "y_true", "dice_per_image")
+    check_finite(y_pred, "y_pred", "dice_per_image")
     counts = overlap_counts(y_true, y_pred, threshold=threshold, **kwargs)
     return scores_from_counts(*counts, kind="dice", ignore_empty=ignore_empty, empty_score=empty_score)
 
 
 def iou_per_image(y_true, y_pred, threshold=0.5, ignore_empty=False, empty_score=1.0, **kwargs):
     """Intersection over union of each image: `|T∩P| / |T∪P|`; empty handling as in `dice_per_image`."""
+    check_finite(y_true, "y_true", "iou_per_image")
+    check_finite(y_pred, "y_pred", "iou_per_image")
     counts = overlap_counts(y_true, y_pred, threshold=threshold, **kwargs)
     return scores_from_counts(*counts, kind="iou", ignore_empty=ignore_empty, empty_score=empty_score)
 

@@ -49,6 +49,8 @@ class _OverlapMetric(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        F.check_finite(y_true, "y_true", type(self).__name__)
+        F.check_finite(y_pred, "y_pred", type(self).__name__)
         inter, tsum, psum = self._counts(y_true, y_pred)
         if self.reduction == "global":
             self.intersection.assign_add(ops.sum(inter, axis=0))
