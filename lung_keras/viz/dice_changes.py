@@ -166,7 +166,8 @@ def dice_change_figures(out, entries, predictions, arms, dashboard_arm, slug, k=
         dice_change_figure(
             x[ia], y[ia], pa[ia], pb[ib], [ids[i] for i in chosen], dice_a[chosen], dice_b[chosen],
             labels=(a, b), row_labels=["gain"] * len(gains) + ["loss"] * len(losses), path=path,
-            title=f"{name}: largest per-image Dice changes, {b} \u2212 {a}",
+            title=f"{name}: largest per-image Dice changes, {b} \u2212 {a}\n"
+                  "(Dice: mean over seeds; outlines: first seed's predictions)",
         )
         caption = (f"largest Dice changes {name}: top {len(gains)} gains and {len(losses)} losses of {b} \u2212 {a} "
                    f"(seed-averaged per-image Dice; predictions of the first seed)")

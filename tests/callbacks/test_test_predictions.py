@@ -77,6 +77,15 @@ def test_log_test_split_writes_one_tag_per_diagnosis_with_shared_images(tmp_path
     assert arms["tags"] == ["test/abnormal", "test/normal"]
 
 
+def test_log_test_split_without_diagnosis_is_one_set(tmp_path):
+    samples = [_Sample(f"c{i}", "normal" if i % 2 else "abnormal") for i in range(4)]
+    x = np.zeros((4, 8, 8, 1), "float32")
+    record = log_test_split(tmp_path / "logs", samples, x, x, x, np.ones(4), step=0)
+    assert record["sets"] == ["test"] and record["shared_dir"] is None
+    body = plugin_lib.read_samples(_provider(tmp_path), context.RequestContext(), "", "logs/test", "test")
+    assert [s["id"] for s in body["samples"]] == ["c0", "c1", "c2", "c3"]
+
+
 def test_log_test_predictions_without_sharing_and_bad_step(tmp_path):
     x = np.zeros((2, 8, 8, 1), "float32")
     tag = log_test_predictions(tmp_path / "logs", "extra: site b", x, x, np.ones((2, 8, 8, 2)), ["a", "b"],

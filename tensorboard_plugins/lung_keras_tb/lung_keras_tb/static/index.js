@@ -4,6 +4,18 @@
 //
 // Security: run, tag and sample names reach the page only through textContent,
 // option.value / dataset (attribute values) and URLSearchParams, never parsed as HTML.
+//
+// Two views: "Runs" (one run's gallery per step, or two runs side by side) and "Arms"
+// (two arms -- runs grouped across seeds, see lung_keras_tb/arms.py -- paired image by
+// image on one test set, with seed-averaged or single-seed Dice).
+//
+// Link format (the Arms view's state lives in TensorBoard's URL hash, after the tab name;
+// lung_keras_tb/links.py writes the same format):
+//   http://<host>:<port>/#lung_segmentation&seg_view=arms&seg_tag=<tag>&seg_a=<arm A>
+//       &seg_b=<arm B>&seg_seed=mean|<k>&seg_sort=abs|gain|loss|id|dice-a|dice-b&seg_image=<id>
+// Values are percent-encoded (encodeURIComponent). seg_a / seg_b match an arm exactly or,
+// failing that, the only arm whose name ends with "/<value>" (so a link written for
+// `--logdir <out>/runs` also works with a parent logdir). Missing keys take defaults.
 
 const OVERLAYS = [
   ['both', 'Mask + prediction outline'],
@@ -20,6 +32,16 @@ const SORTS = [
   ['delta-asc', 'Dice change B\u2212A, most worse first'],
   ['delta-desc', 'Dice change B\u2212A, most improved first'],
 ];
+const ARM_SORTS = [
+  ['abs', 'Largest |\u0394 Dice| first'],
+  ['gain', 'Biggest gain (B\u2212A) first'],
+  ['loss', 'Biggest loss (B\u2212A) first'],
+  ['id', 'Sample id'],
+  ['dice-a', 'Dice A, worst first'],
+  ['dice-b', 'Dice B, worst first'],
+];
+const LINK_KEYS = {view: 'seg_view', tag: 'seg_tag', a: 'seg_a', b: 'seg_b', seed: 'seg_seed',
+                   sort: 'seg_sort', image: 'seg_image'};
 const AUTO_REFRESH_MS = 30000;
 
 const state = {
@@ -36,14 +58,32 @@ const state = {
   data: null, // {mode: 'single'|'compare', ...response}
   requestId: 0,
 };
+const arm = {
+  view: 'runs',
+  listing: null, // response of ./arms
+  tag: null,
+  a: null,
+  b: null,
+  seed: 'mean',
+  sort: 'abs',
+  image: null,
+  link: null, // state read from the URL, applied once the arms are known
+  data: null, // response of ./arm_compare
+  requestId: 0,
+};
 const ui = {};
 const pixelCache = new Map();
 
 export async function render() {
   buildPage();
+  arm.link = readLinkState();
+  if (arm.link.view === 'arms') setView('arms');
   await refreshRuns();
+  if (arm.view === 'arms') await refreshArms();
   setInterval(() => {
-    if (ui.auto.checked) refreshRuns();
+    if (!ui.auto.checked) return;
+    refreshRuns();
+    if (arm.view === 'arms') refreshArms();
   }, AUTO_REFRESH_MS);
 }
 
@@ -119,6 +159,29 @@ const CSS = `
   .seg-delta.seg-better { color: #2e7d32; }
   .seg-delta.seg-worse { color: #c62828; }
   .seg-only { margin-top: 8px; color: #616161; }
+  .seg-view-bar { display: flex; gap: 18px; align-items: flex-end; margin-bottom: 10px; }
+  #arm-status { margin: 6px 0 10px; color: #424242; }
+  #arm-status.seg-error { color: #c62828; font-weight: 500; }
+  #arm-link { font-size: 12px; overflow-wrap: anywhere; }
+  .arm-body { display: flex; gap: 16px; align-items: flex-start; }
+  .arm-list { max-height: 80vh; overflow-y: auto; border: 1px solid #ddd; }
+  #arm-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+  #arm-table th, #arm-table td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }
+  #arm-table th { position: sticky; top: 0; background: #f5f5f5; font-weight: 500; }
+  #arm-table td.arm-id, #arm-table th.arm-id { text-align: left; max-width: 260px; overflow-wrap: anywhere; }
+  #arm-table tbody tr { cursor: pointer; }
+  #arm-table tbody tr:hover { background: #f1f8e9; }
+  #arm-table tbody tr.arm-selected { background: #e3f2fd; }
+  .arm-delta.seg-better { color: #2e7d32; }
+  .arm-delta.seg-worse { color: #c62828; }
+  #arm-detail { display: flex; flex-direction: column; gap: 6px; }
+  #arm-detail .seg-id { font-weight: 500; overflow-wrap: anywhere; max-width: 900px; }
+  .arm-panes { display: grid; grid-template-columns: repeat(3, max-content); gap: 8px; }
+  .arm-pane { display: flex; flex-direction: column; align-items: center; gap: 2px; }
+  .arm-pane canvas { width: 192px; height: 192px; background: #000; }
+  .arm-pane .seg-run-name { max-width: 192px; }
+  .arm-missing { width: 192px; height: 192px; display: flex; align-items: center; justify-content: center;
+    text-align: center; background: #eee; color: #616161; font-size: 12px; }
 `;
 
 function buildPage() {
@@ -159,8 +222,21 @@ function buildPage() {
   const swatch = (color, text) =>
     el('span', {}, [el('span', {className: 'seg-swatch', style: `background:${color}`}), el('span', {text})]);
   ui.legend = el('div', {className: 'seg-legend'});
+  ui.view = el('select', {id: 'seg-view'});
+  fillSelect(ui.view, [['runs', 'Runs (one run, or two runs)'],
+                       ['arms', 'Arms A/B (test images across seeds)']], arm.view);
+  ui.runsView = el('div', {id: 'seg-runs-view'}, [controls, ui.legend, ui.status, ui.gallery]);
+  ui.armView = buildArmView();
+  ui.armView.hidden = true;
   document.body.appendChild(
-    el('div', {id: 'seg-root'}, [controls, ui.legend, ui.status, ui.gallery]));
+    el('div', {id: 'seg-root'}, [
+      el('div', {className: 'seg-view-bar'}, [labelled('View', ui.view)]),
+      ui.runsView, ui.armView]));
+  ui.view.addEventListener('change', async () => {
+    setView(ui.view.value);
+    if (arm.view === 'arms') await refreshArms();
+    writeLinkState();
+  });
   ui.legendEntries = {
     both: [swatch('rgb(0,200,83)', 'true mask'), swatch('rgb(255,61,0)', 'prediction outline')],
     mask: [swatch('rgb(0,200,83)', 'true mask')],
@@ -420,7 +496,7 @@ function redrawCanvases() {
 
 function imageUrl(pane, kind) {
   return './image?' + new URLSearchParams({
-    run: pane.run, tag: state.tag, step: String(pane.step), index: String(pane.index), kind,
+    run: pane.run, tag: pane.tag || state.tag, step: String(pane.step), index: String(pane.index), kind,
   });
 }
 
@@ -448,18 +524,22 @@ function loadPixels(url) {
 
 async function drawCard(card) {
   for (const canvas of card.querySelectorAll('canvas')) {
-    const pane = canvas.segPane;
-    try {
-      const [image, mask, prediction] = await Promise.all(
-          ['image', 'mask', 'prediction'].map((k) => loadPixels(imageUrl(pane, k))));
-      const out = compose(image, mask, prediction, state.overlay, pane.threshold);
-      canvas.width = out.width;
-      canvas.height = out.height;
-      canvas.getContext('2d').putImageData(out, 0, 0);
-      canvas.dataset.drawn = state.overlay;
-    } catch (e) {
-      canvas.dataset.drawn = 'failed';
-    }
+    await drawCanvas(canvas, canvas.segPane, state.overlay);
+  }
+}
+
+async function drawCanvas(canvas, pane, mode) {
+  try {
+    const [image, mask, prediction] = await Promise.all(
+        ['image', 'mask', 'prediction'].map((k) => loadPixels(imageUrl(pane, k))));
+    const out = compose(image, mask, prediction, mode, pane.threshold);
+    canvas.width = out.width;
+    canvas.height = out.height;
+    canvas.getContext('2d').putImageData(out, 0, 0);
+    canvas.dataset.drawn = mode;
+  } catch (e) {
+    canvas.dataset.drawn = 'failed';
+    canvas.title = e.message;
   }
 }
 
@@ -508,4 +588,352 @@ export function compose(image, mask, prediction, mode, threshold = 0.5) {
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------- arms view
+
+function buildArmView() {
+  ui.armTag = el('select', {id: 'arm-tag'});
+  ui.armA = el('select', {id: 'arm-a'});
+  ui.armB = el('select', {id: 'arm-b'});
+  ui.armSeed = el('select', {id: 'arm-seed'});
+  ui.armSort = el('select', {id: 'arm-sort'});
+  fillSelect(ui.armSort, ARM_SORTS, arm.sort);
+  ui.armLink = el('a', {id: 'arm-link', target: '_top'});
+  ui.armStatus = el('div', {id: 'arm-status', text: 'Loading\u2026'});
+  ui.armRows = el('tbody');
+  const head = el('tr', {}, [
+    el('th', {className: 'arm-id', text: 'Image'}),
+    el('th', {text: 'Dice A'}),
+    el('th', {text: 'Dice B'}),
+    el('th', {text: '\u0394 Dice (B\u2212A)'}),
+  ]);
+  ui.armTable = el('table', {id: 'arm-table'}, [el('thead', {}, [head]), ui.armRows]);
+  ui.armDetail = el('div', {id: 'arm-detail'});
+  const controls = el('div', {className: 'seg-controls'}, [
+    labelled('Test set (tag)', ui.armTag),
+    labelled('Arm A', ui.armA),
+    labelled('Arm B', ui.armB),
+    labelled('Dice', ui.armSeed),
+    labelled('Sort', ui.armSort),
+    labelled('Link to this view', ui.armLink),
+  ]);
+  ui.armTag.addEventListener('change', () => {
+    arm.tag = ui.armTag.value;
+    fillArmSelectors();
+    loadArmData();
+  });
+  ui.armA.addEventListener('change', () => { arm.a = ui.armA.value; fillSeedSelector(); loadArmData(); });
+  ui.armB.addEventListener('change', () => { arm.b = ui.armB.value; fillSeedSelector(); loadArmData(); });
+  ui.armSeed.addEventListener('change', () => { arm.seed = ui.armSeed.value; loadArmData(); });
+  ui.armSort.addEventListener('change', () => {
+    arm.sort = ui.armSort.value;
+    renderArmTable();
+    writeLinkState();
+  });
+  return el('div', {id: 'arm-view'}, [
+    controls,
+    ui.armStatus,
+    el('div', {className: 'arm-body'}, [el('div', {className: 'arm-list'}, [ui.armTable]), ui.armDetail]),
+  ]);
+}
+
+function setView(view) {
+  arm.view = view === 'arms' ? 'arms' : 'runs';
+  ui.view.value = arm.view;
+  ui.runsView.hidden = arm.view !== 'runs';
+  ui.armView.hidden = arm.view !== 'arms';
+}
+
+function setArmStatus(text, isError = false) {
+  ui.armStatus.textContent = text;
+  ui.armStatus.classList.toggle('seg-error', isError);
+}
+
+async function refreshArms() {
+  let body;
+  try {
+    body = await getJson('arms');
+  } catch (e) {
+    setArmStatus(e.message, true);
+    return;
+  }
+  const changed = JSON.stringify(body) !== JSON.stringify(arm.listing);
+  arm.listing = body;
+  if (!changed && arm.data) return;
+  applyLinkState();
+  fillArmSelectors();
+  await loadArmData();
+}
+
+function armEntries(tag) {
+  return arm.listing ? arm.listing.arms.filter((a) => a.tags.includes(tag)) : [];
+}
+
+// An arm named in a link: exact name, else the only arm whose name ends with "/<name>".
+function resolveArm(name, names) {
+  if (!name) return null;
+  if (names.includes(name)) return name;
+  const matches = names.filter((n) => n.endsWith('/' + name));
+  return matches.length === 1 ? matches[0] : null;
+}
+
+function applyLinkState() {
+  const link = arm.link;
+  if (!link || !arm.listing) return;
+  arm.link = null;
+  if (link.tag && arm.listing.tags.includes(link.tag)) arm.tag = link.tag;
+  const names = armEntries(arm.tag || defaultTag(arm.listing.tags)).map((a) => a.arm);
+  arm.a = resolveArm(link.a, names) || arm.a;
+  arm.b = resolveArm(link.b, names) || arm.b;
+  if (link.seed) arm.seed = link.seed;
+  if (link.sort && ARM_SORTS.some(([value]) => value === link.sort)) {
+    arm.sort = link.sort;
+    ui.armSort.value = arm.sort;
+  }
+  if (link.image) arm.image = link.image;
+}
+
+function defaultTag(tags) {
+  return tags.find((t) => /^(test|extra)(\/|$)/.test(t)) || tags[0] || null;
+}
+
+function defaultArm(names, word, exclude) {
+  const segment = new RegExp(`(^|/)${word}(/|$)`);
+  const others = names.filter((n) => n !== exclude);
+  return others.find((n) => segment.test(n)) || others.find((n) => n.includes(word)) ||
+      others[0] || names[0] || null;
+}
+
+function fillArmSelectors() {
+  const tags = arm.listing ? arm.listing.tags : [];
+  if (!tags.includes(arm.tag)) arm.tag = defaultTag(tags);
+  fillSelect(ui.armTag, tags.map((t) => [t, t]), arm.tag);
+  const entries = armEntries(arm.tag);
+  const names = entries.map((a) => a.arm);
+  if (!names.includes(arm.a)) arm.a = defaultArm(names, 'baseline', null);
+  if (!names.includes(arm.b)) {
+    const twin = arm.a ? arm.a.replace(/(^|\/)baseline(\/|$)/, '$1augmented$2') : null;
+    arm.b = twin !== arm.a && names.includes(twin) ? twin : defaultArm(names, 'augmented', arm.a);
+  }
+  const label = (a) => {
+    const n = a.members.filter((m) => m.tags.includes(arm.tag)).length;
+    return [a.arm, `${a.arm} (${n} run${n === 1 ? '' : 's'})`];
+  };
+  fillSelect(ui.armA, entries.map(label), arm.a);
+  fillSelect(ui.armB, entries.map(label), arm.b);
+  fillSeedSelector();
+}
+
+function seedsOf(name) {
+  const entry = armEntries(arm.tag).find((a) => a.arm === name);
+  if (!entry) return [];
+  return entry.members.filter((m) => m.tags.includes(arm.tag) && m.seed !== null).map((m) => m.seed);
+}
+
+function fillSeedSelector() {
+  const seedsA = seedsOf(arm.a);
+  const seedsB = seedsOf(arm.b);
+  const common = seedsA.filter((s) => seedsB.includes(s));
+  const options = [['mean', 'Seed-averaged (mean over each arm\u2019s seeds)'],
+                   ...common.map((s) => [String(s), `Seed ${s}`])];
+  if (!options.some(([value]) => value === arm.seed)) arm.seed = 'mean';
+  fillSelect(ui.armSeed, options, arm.seed);
+}
+
+async function loadArmData() {
+  const requestId = ++arm.requestId;
+  if (!arm.tag || !arm.a || !arm.b) {
+    arm.data = null;
+    ui.armRows.replaceChildren();
+    ui.armDetail.replaceChildren();
+    setArmStatus('No test predictions yet. lung_keras writes them at the end of each training run ' +
+                 '(lung_keras.callbacks.log_test_predictions); runs named <arm>-seed<k> form arms.');
+    writeLinkState();
+    return;
+  }
+  let body;
+  try {
+    body = await getJson('arm_compare', {tag: arm.tag, arm_a: arm.a, arm_b: arm.b, seed: arm.seed});
+  } catch (e) {
+    if (requestId === arm.requestId) {
+      arm.data = null;
+      ui.armRows.replaceChildren(); // never leave other arms' rows under an error
+      ui.armDetail.replaceChildren();
+      setArmStatus(e.message, true);
+      writeLinkState();
+    }
+    return;
+  }
+  if (requestId !== arm.requestId) return;
+  arm.data = body;
+  renderArmTable();
+  writeLinkState();
+}
+
+function sortArmRows(rows) {
+  const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const abs = (v) => (v === null ? null : Math.abs(v));
+  const sorters = {
+    'abs': (a, b) => compareNullable(abs(a.delta), abs(b.delta), -1) || byId(a, b),
+    'gain': (a, b) => compareNullable(a.delta, b.delta, -1) || byId(a, b),
+    'loss': (a, b) => compareNullable(a.delta, b.delta, 1) || byId(a, b),
+    'id': byId,
+    'dice-a': (a, b) => compareNullable(a.dice_a, b.dice_a, 1) || byId(a, b),
+    'dice-b': (a, b) => compareNullable(a.dice_b, b.dice_b, 1) || byId(a, b),
+  };
+  return rows.slice().sort(sorters[arm.sort] || sorters.abs);
+}
+
+function sideText(side, seed) {
+  const seeds = side.seeds.filter((s) => s !== null);
+  if (seed !== 'mean') return `seed ${seed}`;
+  return seeds.length ? `mean of seed${seeds.length === 1 ? '' : 's'} ${seeds.join(', ')}` : 'single run';
+}
+
+function renderArmTable() {
+  const data = arm.data;
+  if (!data) return;
+  const rows = sortArmRows(data.rows);
+  if (!rows.some((r) => r.id === arm.image)) arm.image = rows.length ? rows[0].id : null;
+  ui.armRows.replaceChildren(...rows.map(buildArmRow));
+  const deltas = rows.map((r) => r.delta).filter((d) => d !== null);
+  const mean = deltas.length ? deltas.reduce((s, d) => s + d, 0) / deltas.length : null;
+  const better = deltas.filter((d) => d > 0).length;
+  const worse = deltas.filter((d) => d < 0).length;
+  const only = [];
+  if (data.only_a.length) only.push(`${data.only_a.length} only in A`);
+  if (data.only_b.length) only.push(`${data.only_b.length} only in B`);
+  setArmStatus(`${rows.length} images of ${data.tag} \u00b7 A: ${data.a.arm} (${sideText(data.a, data.seed)})` +
+               ` \u00b7 B: ${data.b.arm} (${sideText(data.b, data.seed)}) \u00b7 mean \u0394 Dice (B\u2212A) ` +
+               `${formatDelta(mean)} \u00b7 ${better} better, ${worse} worse` +
+               (only.length ? ` \u00b7 ${only.join(', ')}` : ''));
+  renderArmDetail();
+}
+
+function buildArmRow(row) {
+  const delta = el('td', {className: 'arm-delta', text: formatDelta(row.delta)});
+  if (row.delta !== null && row.delta > 0) delta.classList.add('seg-better');
+  if (row.delta !== null && row.delta < 0) delta.classList.add('seg-worse');
+  const tr = el('tr', {dataset: {sampleId: row.id}}, [
+    el('td', {className: 'arm-id', text: row.id}),
+    el('td', {className: 'arm-dice-a', text: formatDice(row.dice_a), title: `${row.n_a} run(s)`}),
+    el('td', {className: 'arm-dice-b', text: formatDice(row.dice_b), title: `${row.n_b} run(s)`}),
+    delta,
+  ]);
+  if (row.id === arm.image) tr.classList.add('arm-selected');
+  tr.addEventListener('click', () => selectArmImage(row.id));
+  return tr;
+}
+
+function selectArmImage(id) {
+  arm.image = id;
+  for (const tr of ui.armRows.children) tr.classList.toggle('arm-selected', tr.dataset.sampleId === id);
+  renderArmDetail();
+  writeLinkState();
+}
+
+function armPane(data, side, index) {
+  if (index === null || index === undefined) return null;
+  const display = data[side].display;
+  return {run: display.run, step: display.step, index, threshold: display.threshold, tag: data.tag};
+}
+
+function renderArmDetail() {
+  const data = arm.data;
+  const row = data ? data.rows.find((r) => r.id === arm.image) : null;
+  if (!row) {
+    ui.armDetail.replaceChildren();
+    return;
+  }
+  const paneA = armPane(data, 'a', row.index_a);
+  const paneB = armPane(data, 'b', row.index_b);
+  const base = paneA || paneB;
+  const seedOf = (side) => (data[side].display.seed === null ? '' : ` \u00b7 seed ${data[side].display.seed}`);
+  // Three columns: the image and its true mask, then arm A, then arm B (prediction above error map).
+  const specs = [
+    ['image', 'Image', base, 'none'],
+    ['pred-a', `A: prediction${seedOf('a')}`, paneA, 'prediction'],
+    ['pred-b', `B: prediction${seedOf('b')}`, paneB, 'prediction'],
+    ['mask', 'True mask', base, 'mask'],
+    ['error-a', `A: error map${seedOf('a')}`, paneA, 'error'],
+    ['error-b', `B: error map${seedOf('b')}`, paneB, 'error'],
+  ];
+  const canvases = [];
+  const panes = specs.map(([kind, label, pane, mode]) => {
+    let body;
+    if (pane) {
+      body = el('canvas', {className: 'arm-canvas', dataset: {kind}});
+      canvases.push([body, pane, mode]);
+    } else {
+      body = el('div', {className: 'arm-missing', dataset: {kind}, text: 'not logged by this arm\u2019s run'});
+    }
+    return el('div', {className: 'arm-pane'}, [el('div', {className: 'seg-run-name', text: label}), body]);
+  });
+  const swatch = (color, text) =>
+    el('span', {}, [el('span', {className: 'seg-swatch', style: `background:${color}`}), el('span', {text})]);
+  const delta = el('span', {className: 'arm-delta', text: `\u0394 Dice (B\u2212A) ${formatDelta(row.delta)}`});
+  if (row.delta !== null && row.delta > 0) delta.classList.add('seg-better');
+  if (row.delta !== null && row.delta < 0) delta.classList.add('seg-worse');
+  ui.armDetail.replaceChildren(
+    el('div', {className: 'seg-id', text: row.id}),
+    el('div', {className: 'seg-dice'}, [
+      el('span', {text: `A: ${data.a.arm} Dice ${formatDice(row.dice_a)} \u00b7 B: ${data.b.arm} Dice ` +
+                        `${formatDice(row.dice_b)} \u00b7 `}),
+      delta,
+    ]),
+    el('div', {className: 'arm-panes'}, panes),
+    el('div', {className: 'seg-legend'}, [
+      swatch('rgb(255,61,0)', 'prediction \u2265 threshold'), swatch('rgb(0,200,83)', 'true positive'),
+      swatch('rgb(255,23,68)', 'false positive'), swatch('rgb(41,121,255)', 'false negative'),
+    ]),
+  );
+  for (const [canvas, pane, mode] of canvases) drawCanvas(canvas, pane, mode);
+}
+
+// ---------------------------------------------------------------- link state (URL hash)
+
+function hashTargets() {
+  const targets = [];
+  try {
+    if (window.parent !== window && window.parent.location.href) targets.push(window.parent);
+  } catch (e) {
+    // a cross-origin parent: keep the state in this frame's own hash
+  }
+  targets.push(window);
+  return targets;
+}
+
+function readLinkState() {
+  const out = {};
+  for (const target of hashTargets()) {
+    const pairs = target.location.hash.replace(/^#/, '').split('&').filter((p) => p.includes('='));
+    const params = new URLSearchParams(pairs.join('&'));
+    for (const [key, name] of Object.entries(LINK_KEYS)) {
+      if (params.has(name) && !(key in out)) out[key] = params.get(name);
+    }
+  }
+  return out;
+}
+
+function writeLinkState() {
+  const ours = new Set(Object.values(LINK_KEYS));
+  const values = arm.view === 'arms' ?
+      {view: 'arms', tag: arm.tag, a: arm.a, b: arm.b, seed: arm.seed, sort: arm.sort, image: arm.image} : {};
+  const encoded = Object.entries(values)
+      .filter(([, v]) => v !== null && v !== undefined && v !== '')
+      .map(([key, v]) => `${LINK_KEYS[key]}=${encodeURIComponent(v)}`);
+  const target = hashTargets()[0];
+  const kept = target.location.hash.replace(/^#/, '').split('&')
+      .filter((p) => p && !ours.has(p.split('=')[0]));
+  if (target !== window && !kept.length) kept.push('lung_segmentation');
+  const hash = '#' + [...kept, ...encoded].join('&');
+  try {
+    if (target.location.hash !== hash) target.history.replaceState(target.history.state, '', hash);
+  } catch (e) {
+    // the link below still shows the state
+  }
+  const url = target.location.href.split('#')[0] + hash;
+  ui.armLink.setAttribute('href', url);
+  ui.armLink.textContent = arm.view === 'arms' ? url : '';
 }
