@@ -307,7 +307,7 @@ def test_two_files_with_one_stem_name_both_files(tmp_path):
     _save(ds / "masks" / "case_002_0_mask.png", _lung())  # masks/case_002_0.png and masks/case_002_0_mask.png
     result = _cli(*_train_args(ds, tmp_path), cwd=tmp_path)
     message = _user_error(result, "case_001_1.jpg, ", "case_001_1.png: duplicate stem", "case_002_0_mask.png")
-    assert "files share the id 'case_001_1'" in message
+    assert "files share the id 'case_001_1'" in message and "files share the id 'case_002_0'" in message
     assert not (tmp_path / "runs").exists()
     listing = data.find_pairs(ds)
     assert sorted(s.id for s in listing.samples) == ["case_000_0", "case_003_1", "case_004_0", "case_005_1"]

@@ -40,11 +40,12 @@ def list_pairs(data_dir):
 
     listing = find_pairs(data_dir)
     if listing.duplicate_stems:
-        groups = "; ".join(" and ".join(str(p) for p in group) for group in listing.duplicate_stems)
+        groups = "; ".join(" and ".join(str(p) for p in paths) for _, paths in listing.duplicate_stems)
         raise ValueError(f"Files share one id (stem) in {listing.root}: {groups}. Keep one file per id.")
     unpaired = list(listing.images_without_mask) + list(listing.masks_without_image)
     if unpaired:
-        shown = ", ".join(str(p) for p in unpaired[:10]) + (f", ... ({len(unpaired)} in all)" if len(unpaired) > 10 else "")
+        more = f", ... ({len(unpaired)} in all)" if len(unpaired) > 10 else ""
+        shown = ", ".join(str(p) for p in unpaired[:10]) + more
         warnings.warn(f"Leaving out {len(unpaired)} file(s) without a partner in {listing.root}: {shown}", stacklevel=2)
     if not listing.samples:
         raise FileNotFoundError(f"No image/mask pairs found in {data_dir}.")

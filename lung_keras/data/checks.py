@@ -134,8 +134,8 @@ def check_dataset(root, pixel_checks=True, binarize_threshold=None):
     binarize_threshold = check_binarize_threshold(binarize_threshold)
     listing = find_pairs(root)
     problems = [
-        Problem(", ".join(str(p) for p in group), "duplicate stem", f"{len(group)} files share the id {group[0].stem!r}; keep one")
-        for group in listing.duplicate_stems
+        Problem(", ".join(map(str, paths)), "duplicate stem", f"{len(paths)} files share the id {key!r}; keep one")
+        for key, paths in listing.duplicate_stems
     ]
     problems += [Problem(str(p), "image without mask") for p in listing.images_without_mask]
     problems += [Problem(str(p), "mask without image") for p in listing.masks_without_image]

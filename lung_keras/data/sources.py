@@ -52,7 +52,7 @@ class PairListing:
     samples: list
     images_without_mask: list = dataclasses.field(default_factory=list)
     masks_without_image: list = dataclasses.field(default_factory=list)
-    #: tuples of files sharing one stem in one folder (`a.png`, `a.jpg`); none of them is paired
+    #: `(id, (path, path, ...))` for files sharing one stem in one folder (`a.png`, `a.jpg`); none is paired
     duplicate_stems: list = dataclasses.field(default_factory=list)
 
 
@@ -142,7 +142,8 @@ def read_manifest(root):
         listed = "; ".join(f"id {key!r} on lines {', '.join(map(str, found))}" for key, found in duplicates.items())
         raise ValueError(f"{path}: duplicate ids: {listed}. Each id must appear on one row.")
     if bad_diagnosis:
-        shown = "; ".join(bad_diagnosis[:20]) + (f"; ... and {len(bad_diagnosis) - 20} more" if len(bad_diagnosis) > 20 else "")
+        more = f"; ... and {len(bad_diagnosis) - 20} more" if len(bad_diagnosis) > 20 else ""
+        shown = "; ".join(bad_diagnosis[:20]) + more
         raise ValueError(
             f"{path}: unknown diagnosis values: {shown}. Allowed values: {', '.join(DIAGNOSES)} (case and surrounding "
             "spaces are ignored; leave the cell empty to use the file name's _0/_1 suffix)."
@@ -176,13 +177,13 @@ def find_pairs(root):
     manifest = read_manifest(root)
     if layout == "nlm":
         images, duplicates = _files_by_stem(root / NLM_IMAGE_DIR)
-        groups = list(duplicates.values())
+        groups = list(duplicates.items())
         mask_sets = []
         for sub in NLM_MASK_DIRS:
             folder = root / sub
             found, dup = _files_by_stem(folder) if folder.is_dir() else ({}, {})
             mask_sets.append(found)
-            groups += dup.values()
+            groups += dup.items()
             duplicates.update(dup)
         ambiguous = set(duplicates)
         samples, no_mask = [], []
@@ -199,7 +200,7 @@ def find_pairs(root):
 
     images, duplicates = _files_by_stem(root / "images")
     masks, mask_duplicates = _files_by_stem(root / "masks", strip_suffix="_mask")
-    groups = list(duplicates.values()) + list(mask_duplicates.values())
+    groups = list(duplicates.items()) + list(mask_duplicates.items())
     ambiguous = set(duplicates) | set(mask_duplicates)
     samples = [
         Sample(stem, path, (masks[stem],), _diagnosis(stem, manifest))
