@@ -25,8 +25,9 @@ other run of characters becomes ``_`` (``extra: Hospital B`` ->
 Storage: with `shared_dir`, a test set's image and mask PNGs are written once
 (`lung_keras_tb.summary.write_shared_source`, keyed by the tag, ids and pixels)
 and each run adds only its prediction PNGs and Dice; without it, each run's
-summary holds its own copy. See `benchmarks/test_prediction_storage.py` for the
-bytes per run.
+summary holds its own copy. `benchmarks/dashboard_storage.py` measures both: for
+100 test images at 128x128, about 0.32 MB per run shared (plus 0.9 MB once per
+test set) against 1.9 MB per run unshared.
 """
 
 import importlib.util

@@ -1,5 +1,8 @@
 """Shared test images (format version 2): images and masks stored once, predictions per run."""
 
+import io
+import json
+
 import numpy as np
 import pytest
 
@@ -98,3 +101,33 @@ def test_arm_view_link_rejects_bad_values(kwargs):
     args = {"tag": "test", "arm_a": "a", "arm_b": "b", **kwargs}
     with pytest.raises(ValueError):
         links.arm_view_link(**args)
+
+
+QUANTIZE_CASES = [
+    # [levels, probabilities, stored pixels]; k = levels - 1, pixel = (255 / k) * floor(k * p + 1/2)
+    [16, [0.0, 0.03, 0.04, 0.4999, 0.5, 0.97, 1.0], [0, 0, 17, 119, 136, 255, 255]],  # 15 * 0.5 + 0.5 = 8 -> 136
+    [18, [0.4999, 0.5], [120, 135]],  # k = 17: 8.998 -> 8 * 15, 9.0 -> 9 * 15
+    [256, [0.4999, 0.5, 0.502], [127, 128, 128]],  # round half to even, as the v1 layout
+]
+
+
+@pytest.mark.parametrize("levels, probs, pixels", QUANTIZE_CASES)
+def test_prediction_levels_keep_the_threshold_exact(levels, probs, pixels):
+    stored = summary._prob_to_uint8(np.array(probs), levels)
+    assert stored.tolist() == pixels
+    assert ((stored >= 128) == (np.array(probs) >= 0.5)).all()
+
+
+def test_shared_predictions_store_16_levels(tmp_path):
+    from PIL import Image
+
+    images, masks, ids = _arrays()
+    probs = np.random.default_rng(1).random(masks.shape)
+    pb = summary.shared_predictions_pb("test", probs, ids, [1, 1, 1], source="0" * 32)
+    blobs = pb.value[0].tensor.string_val
+    assert json.loads(blobs[0])["levels"] == 16
+    stored = np.asarray(Image.open(io.BytesIO(blobs[2])))
+    assert set(np.unique(stored)) <= set(range(0, 256, 17))
+    assert ((stored >= 128) == (probs[1] >= 0.5)).all()
+    with pytest.raises(ValueError, match="levels"):
+        summary.shared_predictions_pb("test", probs, ids, [1, 1, 1], source="0" * 32, levels=10)

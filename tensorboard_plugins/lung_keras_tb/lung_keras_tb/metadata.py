@@ -33,7 +33,9 @@ predictions:
   test set by `lung_keras_tb.summary.write_shared_source` into a folder named
   after its key (e.g. ``<logdir>/_test_images/test-normal-<key>``);
 * layout ``"manifest+predictions"`` (``LAYOUT_PREDICTIONS``):
-  ``[manifest_json, prediction_0, prediction_1, ...]``, in each run.
+  ``[manifest_json, prediction_0, prediction_1, ...]``, in each run. The
+  probability map has ``levels`` grey levels (manifest, default 16: pixel
+  ``17 * floor(15 p + 1/2)``), so ``>= 128`` is still exactly ``p >= 0.5``.
 
 Both carry the same ``source`` key in their plugin content and manifest
 (``{"version": 2, "layout": ..., "source": "<key>", ...}``): a SHA-256 over the

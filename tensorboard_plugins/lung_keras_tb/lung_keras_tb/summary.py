@@ -34,6 +34,16 @@ Inputs (NumPy, JAX, TensorFlow or anything `np.asarray` accepts):
 
 Write each writer to its own directory (a TensorBoard run), e.g.
 ``<logdir>/<run>/segmentation``; the dashboard compares runs on equal sample ids.
+
+Many runs predicting the same test set (the arms and seeds of a comparison)
+share its images and masks (format version 2, `lung_keras_tb.metadata`)::
+
+    summary.write_shared("runs/c/augmented-seed0/logs/test", "runs/_test_images",
+                         step, images, masks, predictions, sample_ids, dice, tag="test/abnormal")
+
+writes the images and masks once per test set (`write_shared_source`, keyed by
+tag, ids and pixels) and the run's predictions (`SegmentationWriter.write_predictions`,
+16 grey levels) and Dice into its own folder. Serve a logdir holding both.
 """
 
 import hashlib
@@ -116,10 +126,14 @@ def _mask_to_uint8(masks):
     return fg.astype(np.uint8) * 255
 
 
-def _prob_to_uint8(predictions):
-    p = np.nan_to_num(predictions.astype(np.float64), nan=0.0)
-    # round(255 * p) >= 128 exactly when p >= 0.5 (127.5 rounds half to even: 128).
-    return np.round(np.clip(p, 0.0, 1.0) * 255.0).astype(np.uint8)
+def _prob_to_uint8(predictions, levels=256):
+    p = np.clip(np.nan_to_num(predictions.astype(np.float64), nan=0.0), 0.0, 1.0)
+    if levels == 256:
+        # round(255 * p) >= 128 exactly when p >= 0.5 (127.5 rounds half to even: 128).
+        return np.round(p * 255.0).astype(np.uint8)
+    # k = levels - 1 odd and dividing 255: (255 / k) * floor(k * p + 1/2) >= 128 exactly when p >= 0.5.
+    k = levels - 1
+    return (np.floor(p * k + 0.5) * (255 // k)).astype(np.uint8)
 
 
 def _png(array):
@@ -216,6 +230,13 @@ def _check_tag(tag):
         raise ValueError(f"Invalid tag: {reason}. Received: tag={tag!r}")
 
 
+def _summary_of(tag, blobs, summary_metadata):
+    tensor = tensor_util.make_tensor_proto(np.array(blobs, dtype=object), shape=[len(blobs)])
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=tag, metadata=summary_metadata, tensor=tensor)
+    return summary
+
+
 def segmentation_pb(
     tag, images, masks, predictions, sample_ids, dice, description=""
 ):
@@ -229,18 +250,15 @@ def segmentation_pb(
     return _summary_of(tag, blobs, metadata.create_summary_metadata(description))
 
 
-def _summary_of(tag, blobs, summary_metadata):
-    tensor = tensor_util.make_tensor_proto(np.array(blobs, dtype=object), shape=[len(blobs)])
-    summary = summary_pb2.Summary()
-    summary.value.add(tag=tag, metadata=summary_metadata, tensor=tensor)
-    return summary
-
-
 # ---------------------------------------------------------------------------
 # Shared images (format version 2, see `lung_keras_tb.metadata`): images and
 # masks of a test set stored once, predictions per run.
 
 SHARED_DIRNAME = "_test_images"
+# Levels of a shared-layout prediction PNG: 16 (0, 17, ..., 255) keeps the dashboard's threshold exact and
+# stores a trained U-Net's probability map in about a third of the bytes of 256 levels.
+PREDICTION_LEVELS = 16
+_LEVEL_CHOICES = (2, 4, 6, 16, 18, 52, 86, 256)  # levels - 1 divides 255
 _SHARED_EVENT_NAME = "events.out.tfevents.0000000000.lung_keras_tb.shared"
 
 
@@ -294,13 +312,20 @@ def shared_source_pb(tag, images, masks, sample_ids, description=""):
     return _summary_of(tag, blobs, meta), key
 
 
-def shared_predictions_pb(tag, predictions, sample_ids, dice, source, description=""):
+def shared_predictions_pb(tag, predictions, sample_ids, dice, source, description="",
+                          levels=PREDICTION_LEVELS):
     """The `Summary` of one run's predictions on a shared source: ``[manifest, prediction_0, ...]``.
 
     `sample_ids` must be the source's ids in the source's order (the key guarantees
-    it when both come from the same arrays; see `write_shared`).
+    it when both come from the same arrays; see `write_shared`). The probability
+    map is stored with `levels` grey levels (``levels - 1`` divides 255; pixel
+    ``(255 / k) * floor(k * p + 1/2)`` with ``k = levels - 1``), so a pixel is
+    ``>= 128`` exactly when ``p >= 0.5``; Dice is the caller's, from the
+    unquantized predictions.
     """
     _check_tag(tag)
+    if levels not in _LEVEL_CHOICES:
+        raise ValueError(f"`levels` must be one of {_LEVEL_CHOICES}. Received: levels={levels!r}")
     predictions = _to_numpy(predictions, "predictions")
     if predictions.ndim == 4 and predictions.shape[-1] == 1:
         predictions = predictions[..., 0]
@@ -316,11 +341,12 @@ def shared_predictions_pb(tag, predictions, sample_ids, dice, source, descriptio
         "layout": metadata.LAYOUT_PREDICTIONS,
         "source": source,
         "threshold": THRESHOLD,
+        "levels": levels,
         "height": int(predictions.shape[1]),
         "width": int(predictions.shape[2]),
         "samples": [{"id": i, "dice": d} for i, d in zip(ids, dice_values)],
     }
-    pred8 = _prob_to_uint8(predictions)
+    pred8 = _prob_to_uint8(predictions, levels)
     blobs = [json.dumps(manifest, sort_keys=True).encode("utf-8")] + [_png(p) for p in pred8]
     meta = metadata.create_summary_metadata(description, layout=metadata.LAYOUT_PREDICTIONS, source=source)
     return _summary_of(tag, blobs, meta)
