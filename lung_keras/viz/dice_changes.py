@@ -169,7 +169,9 @@ def dice_change_figures(out, entries, predictions, arms, dashboard_arm, slug, k=
             title=f"{name}: largest per-image Dice changes, {b} \u2212 {a}\n"
                   "(Dice: mean over seeds; outlines: first seed's predictions)",
         )
-        caption = (f"largest Dice changes {name}: top {len(gains)} gains and {len(losses)} losses of {b} \u2212 {a} "
+        counts = (f"top {len(gains)} gain{'' if len(gains) == 1 else 's'} and "
+                  f"{len(losses)} loss{'' if len(losses) == 1 else 'es'}")
+        caption = (f"largest Dice changes {name}: {counts} of {b} \u2212 {a} "
                    f"(seed-averaged per-image Dice; predictions of the first seed)")
         if arm_view_link is not None:
             link = arm_view_link(dashboard_tag(set_name), f"{dashboard_arm(a)}/logs/{TEST_SUBDIR}",
