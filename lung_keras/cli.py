@@ -29,9 +29,10 @@ def _cmd_train(args):
         train_size=args.train_size,
         policy=args.policy,
         skip_invalid=args.skip_invalid,
+        binarize_threshold=args.binarize_threshold,
         verbose=0 if args.quiet else 1,
     )
-    train(config)
+    train(config, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
@@ -39,10 +40,12 @@ def _cmd_evaluate(args):
     from lung_keras.train import evaluate
 
     size = None if args.image_size is None else (args.image_size, args.image_size)
-    summary = evaluate(args.model, args.data, args.out, size, args.threshold, skip_invalid=args.skip_invalid)
+    summary = evaluate(args.model, args.data, args.out, size, args.threshold, skip_invalid=args.skip_invalid,
+                       binarize_threshold=args.binarize_threshold)
     print(
         f"{summary['n']} images: mean Dice {summary['mean_dice']:.4f} (median {summary['median_dice']:.4f}), "
-        f"mean IoU {summary['mean_iou']:.4f} -> {args.out}"
+        f"mean IoU {summary['mean_iou']:.4f}; after post-processing mean Dice "
+        f"{summary['mean_dice_postprocessed']:.4f} -> {args.out}"
     )
     return 0
 
@@ -50,7 +53,7 @@ def _cmd_evaluate(args):
 def _cmd_data_check(args):
     from lung_keras.data import check_dataset
 
-    report = check_dataset(args.dir, pixel_checks=not args.pairs_only)
+    report = check_dataset(args.dir, pixel_checks=not args.pairs_only, binarize_threshold=args.binarize_threshold)
     print(report.format())
     return 1 if report.fatal else 0
 
@@ -84,7 +87,17 @@ def _add_train_options(p):
     p.add_argument("--train-size", type=int, help="use only this many training images (small-data regime)")
     p.add_argument("--policy", help="augmentation policy file (Albumentations JSON/YAML or lung_keras)")
     p.add_argument("--skip-invalid", action="store_true", help="leave out bad pairs with a warning")
+    _add_binarize_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run folder --out/--name from its last complete epoch (same settings)")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run folder of that name first")
+
+
+def _add_binarize_option(p):
+    p.add_argument("--binarize-threshold", type=float, metavar="FRACTION",
+                   help="accept soft masks (more than two levels): lung where the value is above this fraction of "
+                        "the full range, e.g. 0.5 (default: soft masks are errors; two-level masks: nonzero is lung)")
 
 
 def _add_normalization_option(p):
@@ -155,6 +168,8 @@ def _cmd_compare(args):
         batch_size=args.batch_size,
         split_seed=args.split_seed,
         skip_invalid=args.skip_invalid,
+        resume=args.resume,
+        overwrite=args.overwrite,
     )
     if args.quick:
         kwargs.update(seeds=2, epochs=3, image_size=64, subset=36, base_filters=4, depth=3)
@@ -219,6 +234,9 @@ def _add_compare_command(subparsers):
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--skip-invalid", action="store_true")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed comparison in --out: finished runs are reused, a killed run continues")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing --out folder first")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 24 cases at 64x64, 2 seeds, 3 epochs, small U-Net (numbers mean nothing)")
     p.set_defaults(func=_cmd_compare)
@@ -239,6 +257,7 @@ def build_parser():
     p.add_argument("--image-size", type=int, help="resize to this square size (default: the model's input size)")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--skip-invalid", action="store_true")
+    _add_binarize_option(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("data", help="dataset utilities")
@@ -246,6 +265,7 @@ def build_parser():
     c = data_sub.add_parser("check", help="list every problem in a dataset folder; exit 1 if any is fatal")
     c.add_argument("dir")
     c.add_argument("--pairs-only", action="store_true", help="check pairing only, do not decode files")
+    _add_binarize_option(c)
     c.set_defaults(func=_cmd_data_check)
     d = data_sub.add_parser("download", help="download and convert the NLM Montgomery set")
     d.add_argument("--dest", help="target folder (default: the cache folder)")

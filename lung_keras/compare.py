@@ -12,6 +12,7 @@ import dataclasses
 import json
 import pathlib
 import re
+import shutil
 import sys
 import time
 
@@ -138,6 +139,8 @@ class CompareConfig:
     split_seed: int = 0
     subset: int = None
     skip_invalid: bool = False
+    resume: bool = False
+    overwrite: bool = False
     verbose: int = 1
 
     def __post_init__(self):
@@ -152,6 +155,8 @@ class CompareConfig:
         self.train_sizes = tuple(sizes)
         if int(self.seeds) < 1:
             raise ValueError(f"`seeds` must be >= 1. Received: seeds={self.seeds}")
+        if self.resume and self.overwrite:
+            raise ValueError("Pass either --resume or --overwrite, not both.")
         if self.arms and (self.ablate or self.policy):
             raise ValueError("--arms names every augmented arm itself; it cannot be combined with --ablate or --policy.")
         stems = [pathlib.Path(f).stem for f in self.arms]
@@ -213,7 +218,6 @@ def run_comparison(config, dataset=None, policy=None):
 
     start = time.perf_counter()
     out = pathlib.Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     if dataset is None:
         root = lk_data.resolve_data_dir(config.data)
         dataset = lk_data.load_dataset(root, skip_invalid=config.skip_invalid)
@@ -227,6 +231,7 @@ def run_comparison(config, dataset=None, policy=None):
         policy = load_policy(config.policy) if config.policy else default_policy()
     plan = plan_arms(config, policy, named)
     arms = plan.arms
+    _prepare_out(out, config)
 
     size = (config.image_size, config.image_size)
     full_train = len(make_splits(dataset, TrainConfig(split_seed=config.split_seed, healthy_only=config.healthy_only)).train)
@@ -242,6 +247,7 @@ def run_comparison(config, dataset=None, policy=None):
         set_ids = {}
         histories = {arm: [] for arm in arms}
         grid_inputs = {}
+        first_seed = {}  # (test-set name, arm) -> (x, y, pred, ids) of the first seed, for the change figures
         for arm, arm_policy in arms.items():
             for seed in seeds:
                 t0 = time.perf_counter()
@@ -264,7 +270,7 @@ def run_comparison(config, dataset=None, policy=None):
                 )
                 if arm_policy is not None:
                     arm_policy = _reseeded(arm_policy, seed)
-                result = train(tconfig, dataset=dataset, policy=arm_policy)
+                result = train(tconfig, dataset=dataset, policy=arm_policy, resume=config.resume)
                 histories[arm].append(result["history"])
                 model = result["model"]
                 test_sets = _test_sets(result["splits"], config, extra)
@@ -275,6 +281,9 @@ def run_comparison(config, dataset=None, policy=None):
                     x, y = cached_arrays[key]
                     pred = model.predict(x, batch_size=config.batch_size, verbose=0)
                     dice, _, _ = score_predictions(y, pred)
+                    _log_test_set(result, set_name, x, y, pred, [s.id for s in samples], dice)
+                    if seed == seeds[0] and arm in plan.primary:
+                        first_seed[(set_name, arm)] = (x, y, pred, [s.id for s in samples])
                     per_set.setdefault(set_name, {}).setdefault(arm, []).append(dice)
                     if config.postprocess:
                         dice_pp, _, _ = score_predictions(y, postprocess_masks(pred))
@@ -313,6 +322,7 @@ def run_comparison(config, dataset=None, policy=None):
                 }
             conditions.append(entry)
         figures.update(_condition_figures(out, cond, histories, grid_inputs))
+        figures.update(_dice_change_figures(out, cond, conditions, first_seed, plan.primary))
 
     preview = _preview(policy if policy is not None else next(iter(named.values())), dataset, out)
     if preview:
@@ -338,6 +348,17 @@ def run_comparison(config, dataset=None, policy=None):
     _write_report(results, out)
     _log(config, f"compare: {len(conditions)} condition(s), {n_runs} runs, {results['wall_seconds']:.0f}s -> {out}")
     return results
+
+
+def _prepare_out(out, config):
+    """Refuse an existing output folder unless resuming (finished runs are reused) or overwriting."""
+    exists = out.is_dir() and any(out.iterdir())
+    if exists and config.overwrite:
+        shutil.rmtree(out)
+    elif exists and not config.resume:
+        raise FileExistsError(f"{out} already exists: pass --resume to continue that comparison (finished runs "
+                              "are reused) or --overwrite to replace it (or choose another --out)")
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def _reseeded(policy, seed):
@@ -375,6 +396,28 @@ def _condition_figures(out, cond, histories, grid_inputs):
             segmentation_grid(x[idx], y[idx], pred[idx], ids=[ids[i] for i in idx], dice=dice[idx], path=str(path))
             figures[f"{label} cases {cond} {arm}"] = str(path.relative_to(out))
     return figures
+
+
+def _log_test_set(result, set_name, x, y, pred, ids, dice):
+    """One test set's predictions into the run's Segmentation dashboard log, unless `train` already wrote it."""
+    dashboard = result.get("dashboard")
+    if not dashboard or set_name in dashboard["sets"]:
+        return
+    from lung_keras.callbacks import log_test_predictions
+
+    log_test_predictions(dashboard["log_dir"], set_name, x, y, pred, ids, dice, dashboard["step"],
+                         shared_dir=dashboard["shared_dir"])
+    dashboard["sets"].append(set_name)
+
+
+def _dice_change_figures(out, cond, conditions, first_seed, primary):
+    """Per test set of `cond`: the images whose seed-averaged Dice changed most between the primary arms."""
+    try:
+        from lung_keras.viz import dice_change_figures
+    except ImportError:
+        return {}
+    entries = [c for c in conditions if c["train"] == cond]
+    return dice_change_figures(out, entries, first_seed, primary, lambda arm: f"{_slug(cond)}/{_slug(arm)}", _slug)
 
 
 def _preview(policy, dataset, out):

@@ -94,6 +94,7 @@ def _check_image(path):
 def _check_masks(sample, image, binarize_threshold):
     """Problems of a sample's mask files, by the mask rule `read_mask` uses."""
     problems = []
+    union_empty, checked = True, 0
     for path in sample.mask_paths:
         try:
             mask = read_mask(path, binarize_threshold, allow_empty=True)
@@ -112,8 +113,11 @@ def _check_masks(sample, image, binarize_threshold):
                 )
             )
             continue
-        if not mask.any():
-            problems.append(Problem(str(path), "empty mask", EMPTY_MASK_DETAIL))
+        checked += 1
+        union_empty = union_empty and not mask.any()
+    # One empty part of a multi-file mask is allowed (one lung absent); a mask with no lung pixel at all is not.
+    if checked == len(sample.mask_paths) and union_empty:
+        problems.append(Problem(", ".join(str(p) for p in sample.mask_paths), "empty mask", EMPTY_MASK_DETAIL))
     return problems
 
 

@@ -290,10 +290,14 @@ def read_mask(path, binarize_threshold=None, allow_empty=False):
 
 
 def read_masks(paths, binarize_threshold=None):
-    """The union of `read_mask` of several files (NLM left and right lung masks) as uint8 `HxW` in {0, 1}."""
+    """The union of `read_mask` of several files (NLM left and right lung masks) as uint8 `HxW` in {0, 1}.
+
+    With several files one part may be empty (one lung absent: pneumonectomy, collapse); the union may not.
+    """
+    paths = list(paths)
     mask = None
     for path in paths:
-        part = read_mask(path, binarize_threshold)
+        part = read_mask(path, binarize_threshold, allow_empty=len(paths) > 1)
         if mask is not None and part.shape != mask.shape:
             raise ValueError(
                 f"{path}: mask size {part.shape[1]}x{part.shape[0]} differs from {paths[0]} "
@@ -302,6 +306,8 @@ def read_masks(paths, binarize_threshold=None):
         mask = part if mask is None else np.maximum(mask, part)
     if mask is None:
         raise ValueError("No mask file given.")
+    if not mask.any():
+        raise MaskError(", ".join(str(p) for p in paths), "empty mask", EMPTY_MASK_DETAIL)
     return mask
 
 

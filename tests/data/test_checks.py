@@ -63,3 +63,23 @@ def test_cli_check_exit_codes(broken_dataset, make_pair_dataset, capsys):
     out = capsys.readouterr().out
     assert "unreadable" in out and "6 error(s), 1 warning(s)" in out
     assert main(["data", "check", str(make_pair_dataset(n=2, name="clean"))]) == 0
+
+
+def _nlm_case(root, stem, left, right):
+    image = (np.arange(32 * 32).reshape(32, 32) % 251).astype(np.uint8)
+    write_png(root / "CXR_png" / f"{stem}.png", image)
+    write_png(root / "ManualMask" / "leftMask" / f"{stem}.png", left)
+    write_png(root / "ManualMask" / "rightMask" / f"{stem}.png", right)
+
+
+def test_nlm_one_empty_lung_mask_is_allowed_but_not_two(tmp_path):
+    # One lung absent (pneumonectomy, collapse) is a real case; a pair with no lung pixel at all is not.
+    lung = np.zeros((32, 32), np.uint8)
+    lung[8:24, 4:12] = 255
+    empty = np.zeros((32, 32), np.uint8)
+    _nlm_case(tmp_path, "MCUCXR_0001_0", lung, empty)
+    _nlm_case(tmp_path, "MCUCXR_0002_1", empty, empty)
+    report = data.check_dataset(tmp_path)
+    assert [(p.kind, p.path.count("MCUCXR_0002_1")) for p in report.problems] == [("empty mask", 2)]
+    _, mask = data.load_sample(report.valid_samples[0], (32, 32))
+    assert mask.sum() == 16 * 8

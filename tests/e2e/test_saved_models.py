@@ -60,7 +60,10 @@ def test_evaluate_loads_a_model_trained_in_another_process(trained_run, tmp_path
     assert "12 images: mean Dice" in out.stdout
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["n"] == 12 and 0.0 <= summary["mean_dice"] <= 1.0
-    assert len((tmp_path / "eval" / "per_image.csv").read_text().strip().splitlines()) == 13
+    assert 0.0 <= summary["mean_dice_postprocessed"] <= 1.0  # reported beside the raw Dice
+    assert "after post-processing mean Dice" in out.stdout
+    lines = (tmp_path / "eval" / "per_image.csv").read_text().strip().splitlines()
+    assert len(lines) == 13 and lines[0].endswith(",dice_postprocessed")
 
 
 PREDICT = (
