@@ -64,6 +64,15 @@ def policies():
             augment.GaussianBlur(sigma_limit=(0.3, 1.2), p=0.2),
             augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
         ]),
+        "strong_drop": lambda: augment.Compose([
+            *geometric(),
+            augment.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+            augment.RandomGamma(gamma_limit=(70, 150), p=0.5),
+            augment.GaussianBlur(sigma_limit=(0.3, 1.2), p=0.2),
+            augment.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.05, 0.2),
+                                  hole_width_range=(0.05, 0.2), fill="random_uniform", p=0.5),
+            augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
+        ]),
         "photometric": lambda: augment.Compose([
             augment.Rotate(limit=10, p=0.7),
             augment.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),

@@ -6,7 +6,7 @@ once per sample (shared by image and mask), and is the identity at inference.
 Argument names, defaults and meaning follow Albumentations 2.0.8.
 
 Geometric: `HorizontalFlip`, `VerticalFlip`, `Rotate`, `Affine`, `ElasticTransform`.
-Photometric: `RandomBrightnessContrast`, `RandomGamma`, `GaussNoise`, `GaussianBlur`.
+Photometric: `RandomBrightnessContrast`, `RandomGamma`, `GaussNoise`, `GaussianBlur`, `CoarseDropout`.
 Containers: `Compose` (fused execution), `OneOf`.
 Training: `AugmentedModel(model, policy)` augments (x, y) in `train_step` only.
 Albumentations bridge: `from_albumentations`, `to_albumentations`, `load_policy`, `save_policy`
@@ -22,6 +22,7 @@ from lung_keras.augment.bridge import from_albumentations
 from lung_keras.augment.bridge import load_policy
 from lung_keras.augment.bridge import save_policy
 from lung_keras.augment.bridge import to_albumentations
+from lung_keras.augment.coarse_dropout import CoarseDropout
 from lung_keras.augment.compose import Compose
 from lung_keras.augment.elastic_transform import ElasticTransform
 from lung_keras.augment.gauss_noise import GaussNoise
@@ -38,6 +39,7 @@ from lung_keras.augment.vertical_flip import VerticalFlip
 __all__ = [
     "Affine",
     "AugmentedModel",
+    "CoarseDropout",
     "Compose",
     "ElasticTransform",
     "GaussNoise",

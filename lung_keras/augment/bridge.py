@@ -156,6 +156,19 @@ def _choice(*options):
     return norm
 
 
+def _range(v):
+    """A `(min, max)` pair kept as given (ints stay pixels, floats stay fractions: CoarseDropout)."""
+    lo, hi = _pair(v)
+    _nondecreasing(lo, hi, v)
+    return [lo, hi]
+
+
+def _dropout_fill(v):
+    if isinstance(v, str):
+        return _choice("random", "random_uniform", "inpaint_telea", "inpaint_ns")(v)
+    return _fill(v)
+
+
 def _positive_float(v):
     return float(_num(v))
 
@@ -222,6 +235,13 @@ TRANSFORM_SPECS = {
     "GaussianBlur": {
         "blur_limit": ((0, 0), _low_bounded(0, int)),
         "sigma_limit": ((0.5, 3.0), _low_bounded(0, float)),
+    },
+    "CoarseDropout": {
+        "num_holes_range": ((1, 2), _range),
+        "hole_height_range": ((0.1, 0.2), _range),
+        "hole_width_range": ((0.1, 0.2), _range),
+        "fill": (0, _dropout_fill),
+        "fill_mask": (None, _fill),
     },
 }
 CONTAINERS = ("Compose", "OneOf")
