@@ -34,7 +34,7 @@ demo: venv
 test: venv
 	LUNG_KERAS_DATA=$(DATA) KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:cacheprovider tests/augment tests/parity tests/preprocessing; \
 	  rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
-	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 clean:
 	rm -rf $(VENV) runs

@@ -34,12 +34,14 @@ def policies():
 
     return {
         "none": lambda: None,
-        "default": lambda: default_policy(),
+        "default": lambda: default_policy(),  # whatever the default is now
+        # the default policy before this study
         "legacy": lambda: augment.Compose([
             augment.Rotate(limit=10, p=0.7),
             augment.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
             augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
         ]),
+        # the default since this study (identical to `default_policy()`)
         "strong": lambda: augment.Compose([
             *geometric(),
             augment.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),

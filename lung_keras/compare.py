@@ -25,17 +25,26 @@ BASELINE, AUGMENTED, AUGMENTED_FLIP = "baseline", "augmented", "augmented+flip"
 
 
 def default_policy(seed=None, flip=False):
-    """The default chest X-ray policy: rotate +-10 deg, brightness/contrast +-0.2, Gaussian noise; no flips.
+    """The default chest X-ray policy, chosen by measurement for new hospitals (see `benchmarks/RESULTS.md`).
 
-    A horizontally flipped chest X-ray puts the heart on the wrong side, so flips are left out by default;
+    - `Affine`: scale 0.85-1.15, translate +-6%, rotate +-10 deg, shear +-5 deg (p=0.7): hospitals frame, centre
+      and tilt radiographs differently;
+    - `RandomBrightnessContrast` +-0.3 (p=0.7) and `RandomGamma` 70-150 (p=0.5): other scanners' grey levels;
+    - `GaussianBlur` sigma 0.3-1.2 (p=0.2) and `GaussNoise` std 0.01-0.04 (p=0.5): other resolutions and noise.
+
+    Trained on Montgomery's 56 normal cases, 3 seeds, it raised Dice on the Shenzhen development set from
+    0.913 (the previous rotate / brightness-contrast / noise policy) to 0.934 without lowering in-domain Dice.
+    A horizontally flipped chest X-ray puts the heart on the wrong side, so flips are left out;
     `flip=True` adds `HorizontalFlip(p=0.5)` for the ablation arm.
     """
     from lung_keras import augment
 
     steps = [augment.HorizontalFlip(p=0.5)] if flip else []
     steps += [
-        augment.Rotate(limit=10, p=0.7),
-        augment.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
+        augment.Affine(scale=(0.85, 1.15), translate_percent=(-0.06, 0.06), rotate=(-10, 10), shear=(-5, 5), p=0.7),
+        augment.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+        augment.RandomGamma(gamma_limit=(70, 150), p=0.5),
+        augment.GaussianBlur(sigma_limit=(0.3, 1.2), p=0.2),
         augment.GaussNoise(std_range=(0.01, 0.04), p=0.5),
     ]
     return augment.Compose(steps, p=1.0, seed=seed)

@@ -28,6 +28,19 @@ def montgomery_dir():
     return path
 
 
+def copy_real_pairs(montgomery_dir, dest, normal=6, abnormal=6):
+    """Copy the first `normal` normal and `abnormal` tuberculosis Montgomery pairs into `dest` (a tmp folder)."""
+    import shutil
+
+    images = sorted((montgomery_dir / "images").glob("*.png"))
+    picked = [p for p in images if p.stem.endswith("_0")][:normal] + [p for p in images if p.stem.endswith("_1")][:abnormal]
+    for p in picked:
+        for sub in ("images", "masks"):
+            (dest / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copy(montgomery_dir / sub / p.name, dest / sub / p.name)
+    return dest
+
+
 def write_png(path, array):
     from PIL import Image
 

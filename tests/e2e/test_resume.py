@@ -4,7 +4,6 @@ and mid-save, then `--resume`; existing run folders refused; bad arguments leave
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import time
 
 import pytest
 
+from tests.conftest import copy_real_pairs
 from tests.e2e.test_saved_models import QUIET_ENV
 from tests.e2e.test_saved_models import cli
 from tests.e2e.test_saved_models import python
@@ -22,14 +22,7 @@ TRAIN_ARGS = ["--image-size", "32", "--epochs", str(EPOCHS), "--base-filters", "
 
 @pytest.fixture(scope="module")
 def small_data(montgomery_dir, tmp_path_factory):
-    data = tmp_path_factory.mktemp("resume") / "data"
-    images = sorted((montgomery_dir / "images").glob("*.png"))
-    picked = [p for p in images if p.stem.endswith("_0")][:6] + [p for p in images if p.stem.endswith("_1")][:6]
-    for p in picked:
-        for sub in ("images", "masks"):
-            (data / sub).mkdir(parents=True, exist_ok=True)
-            shutil.copy(montgomery_dir / sub / p.name, data / sub / p.name)
-    return data
+    return copy_real_pairs(montgomery_dir, tmp_path_factory.mktemp("resume") / "data")
 
 
 def _train_command(data, out, name, *extra):
