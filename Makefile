@@ -25,7 +25,7 @@ EXTRA_TEST ?= $(filter-out $(abspath $(DATA)),$(abspath $(patsubst %/images,%,$(
 # The main job: train on healthy (normal) cases only, original vs augmented (and the flip ablation), 3 seeds
 # each; test on held-out normal and, separately, tuberculosis cases, and on every EXTRA_TEST folder (another
 # hospital); report in runs/compare/.
-DEMO_ARGS ?= --healthy-only --seeds 3 --epochs 30
+DEMO_ARGS ?= --healthy-only --seeds 3 --epochs 30 --no-flip-ablation --overwrite
 demo: venv
 	$(VENV)/bin/lung-keras compare $(if $(DATA),--data $(DATA),) --out runs/compare $(DEMO_ARGS) \
 	  $(foreach d,$(EXTRA_TEST),--extra-test $(d))
