@@ -39,7 +39,7 @@ def tiny_compare(montgomery_dir, tmp_path_factory):
         Image.open(sample.image_path).resize((72, 60), Image.BILINEAR).save(folder / "images" / f"{sample.id}.png")
         Image.open(sample.mask_paths[0]).resize((72, 60), Image.NEAREST).save(folder / "masks" / f"{sample.id}_mask.png")
     config = CompareConfig(out=str(out), seeds=2, epochs=2, image_size=32, base_filters=4, depth=2, subset=30,
-                           train_sizes=("6", "all"), healthy_only=True, flip_ablation=True,
+                           train_sizes=("6", "all"), healthy_only=True, flip_ablation=False,
                            extra_test=(str(extra), str(folder)), verbose=0)
     return out, run_comparison(config, dataset=ds)
 
@@ -65,7 +65,7 @@ def test_report_files_and_structure(tiny_compare):
     extra = results["conditions"][2]["arms"]["baseline"]
     assert extra["n_images"] == 4 and len(extra["per_image"]["ids"]) == 4
     for c in results["conditions"]:
-        assert set(c["arms"]) == {"baseline", "augmented", "augmented+flip"}
+        assert set(c["arms"]) == {"baseline", "augmented"}
         assert c["arms"]["baseline"]["n_seeds"] == 2
         assert c["paired"]["definition"] == "augmented - baseline"
         # Identical test images for every arm (paired by id).
@@ -160,15 +160,17 @@ def test_arms_and_ablate_validation(tmp_path):
 def test_ablation_run_reports_each_transform(montgomery_dir, tmp_path):
     ds = data.load_dataset(montgomery_dir, pixel_checks=False)
     config = CompareConfig(out=str(tmp_path), seeds=1, epochs=1, image_size=32, base_filters=4, depth=2, subset=24,
-                           healthy_only=True, flip_ablation=False, ablate=True, verbose=0)
+                           healthy_only=True, flip_ablation=True, ablate=True, verbose=0)
     results = run_comparison(config, dataset=ds, policy=_two_step_policy())
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["config"]["arms"] == ["baseline", "augmented", "without Rotate", "without RandomGamma"]
+    assert saved["config"]["arms"] == ["baseline", "augmented", "augmented+flip", "without Rotate",
+                                       "without RandomGamma"]
     steps = {arm: [t["class_name"] for t in cfg["config"]["transforms"]]
              for arm, cfg in saved["config"]["arm_policies"].items() if cfg}
-    assert steps == {"augmented": ["Rotate", "RandomGamma"], "without Rotate": ["RandomGamma"],
-                     "without RandomGamma": ["Rotate"]}
+    assert steps == {"augmented": ["Rotate", "RandomGamma"], "augmented+flip": ["HorizontalFlip", "Rotate", "RandomGamma"],
+                     "without Rotate": ["RandomGamma"], "without RandomGamma": ["Rotate"]}
     for c in results["conditions"]:
+        assert c["ablation"]["definition"] == "augmented+flip - augmented"
         labels = [p["label"] for p in c["comparisons"]]
         assert labels == ["Rotate", "RandomGamma"]
         assert c["comparisons"][0]["definition"] == "augmented - without Rotate"
