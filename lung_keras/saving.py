@@ -14,7 +14,6 @@ not a `.keras` archive, an unknown class) into one `ValueError` naming the file.
 
 import importlib
 import importlib.abc
-import importlib.machinery
 import pathlib
 import sys
 import threading
@@ -68,8 +67,16 @@ class _KerasImportHook(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        # Ask the finders after this one (site-packages, editable installs, ...) where Keras is.
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         spec.loader = _RegisteringLoader(spec.loader)
         return spec
