@@ -2,6 +2,8 @@
 half-written one (write to a temporary file in the same folder, flush, fsync, `os.replace`)."""
 
 import contextlib
+import csv
+import io
 import os
 import pathlib
 
@@ -31,6 +33,15 @@ def write_text(path, text, encoding="utf-8"):
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding=encoding, newline="") as f:
             f.write(text)
+
+
+def write_csv(path, rows, fieldnames=None, lineterminator="\r\n"):
+    """Write dict `rows` as CSV (header from `fieldnames`, else the first row's keys) to `path` atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fieldnames or rows[0]), lineterminator=lineterminator)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 def write_bytes(path, data):

@@ -13,7 +13,6 @@ A training run writes `runs/<name>/`:
 import csv
 import dataclasses
 import datetime
-import io
 import json
 import pathlib
 import platform
@@ -24,6 +23,7 @@ import numpy as np
 
 from lung_keras import data as lk_data
 from lung_keras._io import atomic_path
+from lung_keras._io import write_csv
 from lung_keras._io import write_text
 from lung_keras.postprocess import postprocess_masks
 from lung_keras.saving import load_model
@@ -263,7 +263,8 @@ class RunState:
                   "best": None if not np.isfinite(self.best) else self.best, "best_epoch": self.best_epoch,
                   "history": self.rows}
         write_text(self.backup / STATE_FILE, json.dumps(record, indent=1))
-        write_text(self.run_dir / "history.csv", _history_csv(self.rows))
+        if self.rows:
+            write_csv(self.run_dir / "history.csv", self.rows, lineterminator="\n")
 
     def restore(self, model):
         """Load the saved weights (and optimizer and seed state) into a compiled, built `model`."""
@@ -272,16 +273,6 @@ class RunState:
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(str(self.backup / self.weights))
-
-
-def _history_csv(rows):
-    if not rows:
-        return ""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def prepare_run_dir(run_dir, record, resume=False, overwrite=False):
@@ -585,11 +576,7 @@ def evaluate(model_path, data_dir, out_dir, image_size=None, threshold=0.5, batc
         ]
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out_dir / "per_image.csv", buffer.getvalue())
+    write_csv(out_dir / "per_image.csv", rows)
     dice = np.array([r["dice"] for r in rows])
     summary = {
         "model": str(model_path),

@@ -8,15 +8,13 @@ Both run the policy's own `get_random_transformation` / `transform_images` /
 `transform_segmentation_masks`, the same code path as in-model augmentation, eagerly on any backend.
 """
 
-import csv
-import io
 import json
 import pathlib
 
 import numpy as np
 
 from lung_keras._io import atomic_path
-from lung_keras._io import write_text
+from lung_keras._io import write_csv
 
 MANIFEST_COLUMNS = ("id", "source_id", "diagnosis", "copy", "params")
 # Per-sample parameter leaves larger than this (noise maps, displacement fields) are not written out
@@ -275,12 +273,8 @@ def _write_expansion(out, pairs, loaded, copies, policy, seed, progress, batch_s
             bar.update(done)
     rows.sort(key=lambda r: (r["source_id"], r["copy"]))
     manifest = out / "manifest.csv"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
     written.append(manifest)
-    write_text(manifest, buffer.getvalue())
+    write_csv(manifest, rows, MANIFEST_COLUMNS)
     return manifest
 
 
