@@ -3,7 +3,8 @@
 Supports the NLM layout (`CXR_png/`, `ManualMask/leftMask/`, `ManualMask/rightMask/`) and a plain
 `images/` + `masks/` layout, at any source size. Every reader goes through `read_image` (the image
 intensity rule, `intensity_scale`) and `read_mask` (the mask rule), so `data check`, the numpy and tf.data
-loaders and offline augmentation read a file the same way.
+loaders and offline augmentation read a file the same way. `build_store` decodes a set once, in parallel,
+checked on the way, and keeps it at the training size in memory or in a disk cache (the loader of `train`).
 """
 
 from lung_keras.data.checks import DataReport
@@ -37,3 +38,6 @@ from lung_keras.data.sources import Sample
 from lung_keras.data.sources import detect_layout
 from lung_keras.data.sources import find_pairs
 from lung_keras.data.sources import normalize_diagnosis
+from lung_keras.data.store import ArrayStore
+from lung_keras.data.store import build_store
+from lung_keras.data.store import default_cache_dir

@@ -3,6 +3,8 @@
 import dataclasses
 import pathlib
 
+import numpy as np
+
 from lung_keras.data.preprocess import BITS_12
 from lung_keras.data.preprocess import EMPTY_MASK_DETAIL
 from lung_keras.data.preprocess import MaskError
@@ -92,9 +94,9 @@ def _check_image(path):
 
 
 def _check_masks(sample, image, binarize_threshold):
-    """Problems of a sample's mask files, by the mask rule `read_mask` uses."""
+    """`(union mask or None, problems)` of a sample's mask files, by the mask rule `read_mask` uses."""
     problems = []
-    union_empty, checked = True, 0
+    union, union_empty, checked = None, True, 0
     for path in sample.mask_paths:
         try:
             mask = read_mask(path, binarize_threshold, allow_empty=True)
@@ -115,10 +117,24 @@ def _check_masks(sample, image, binarize_threshold):
             continue
         checked += 1
         union_empty = union_empty and not mask.any()
+        if image is not None:  # same size as the image, so the parts line up
+            union = mask if union is None else np.maximum(union, mask)
     # One empty part of a multi-file mask is allowed (one lung absent); a mask with no lung pixel at all is not.
     if checked == len(sample.mask_paths) and union_empty:
         problems.append(Problem(", ".join(str(p) for p in sample.mask_paths), "empty mask", EMPTY_MASK_DETAIL))
-    return problems
+    return (union if checked == len(sample.mask_paths) and not problems else None), problems
+
+
+def check_sample(sample, binarize_threshold=None):
+    """Decode one pair once and check it: `(raw image, union mask, problems)`, the arrays None when a problem
+    is fatal. The checks are `check_dataset`'s, so the streaming loader (`build_store`) reports what
+    `lung-keras data check` reports."""
+    image, problems = _check_image(sample.image_path)
+    mask, mask_problems = _check_masks(sample, image, binarize_threshold)
+    problems += mask_problems
+    if image is None or mask is None or any(p.fatal for p in problems):
+        return None, None, problems
+    return image, mask, problems
 
 
 def check_dataset(root, pixel_checks=True, binarize_threshold=None):
@@ -149,8 +165,7 @@ def check_dataset(root, pixel_checks=True, binarize_threshold=None):
         if not pixel_checks:
             valid.append(sample)
             continue
-        image, found = _check_image(sample.image_path)
-        found += _check_masks(sample, image, binarize_threshold)
+        _, _, found = check_sample(sample, binarize_threshold)
         problems += found
         if not any(p.fatal for p in found):
             valid.append(sample)

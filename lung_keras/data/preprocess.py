@@ -142,17 +142,18 @@ def intensity_scale(array):
     raise ValueError(f"image values reach {high}, above the 16-bit range (65535)")
 
 
-def scale_image(array, path=None):
+def scale_image(array, path=None, warn=True):
     """Scale an image to float32 in [0, 1] by `intensity_scale` (the one intensity rule).
 
-    Warns (`IntensityWarning`, naming `path`) when the image looks like 12-bit data in a 16-bit container.
+    Warns (`IntensityWarning`, naming `path`) when the image looks like 12-bit data in a 16-bit container, unless
+    `warn=False` (the caller reports it another way, e.g. as a `data check` problem).
     """
     array = np.asarray(array)
     try:
         scale = intensity_scale(array)
     except ValueError as error:
         raise ValueError(f"{path}: {error}" if path is not None else str(error)) from None
-    if scale == BITS_12:
+    if scale == BITS_12 and warn:
         warnings.warn(
             f"{path or 'image'}: 16-bit image whose maximum value is {array.max()} (<= 4095) looks like 12-bit "
             "data in a 16-bit container; scaled by 1/4095 instead of 1/65535.",
@@ -169,8 +170,12 @@ def read_image(path, channels=1):
         path: image file (PNG, JPEG, TIFF, BMP; 8, 12-in-16 or 16 bits).
         channels: 1 (colour converted by the ITU-R 601 luma weights) or 3 (grayscale replicated).
     """
-    raw = read_image_file(path)
-    image = scale_image(to_grayscale(raw) if channels == 1 else raw, path)
+    return image_from_array(read_image_file(path), channels, path)
+
+
+def image_from_array(raw, channels=1, path=None, warn=True):
+    """A decoded image (`read_image_file`) as float32 `HxWxC` in [0, 1]: what `read_image` returns for its file."""
+    image = scale_image(to_grayscale(raw) if channels == 1 else raw, path, warn=warn)
     if image.ndim == 2:
         image = image[..., None]
     if channels == 3 and image.shape[-1] == 1:
@@ -351,6 +356,11 @@ def load_sample(sample, image_size=None, channels=1):
             f"{sample.mask_paths[0]}: mask size {mask.shape[1]}x{mask.shape[0]} differs from image "
             f"{sample.image_path} size {image.shape[1]}x{image.shape[0]}"
         )
+    return resize_pair(image, mask, image_size)
+
+
+def resize_pair(image, mask, image_size=None):
+    """`(image float32 HxWxC, mask float32 HxWx1)` at `image_size` (or the stored size): `load_sample`'s last step."""
     if image_size is not None:
         image = resize_image(image, tuple(image_size))
         mask = resize_mask(mask, tuple(image_size))
