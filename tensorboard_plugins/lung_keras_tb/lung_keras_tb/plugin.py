@@ -13,6 +13,11 @@ Routes (all GET, under ``/data/plugin/lung_segmentation``):
   ``{"tag", "a": {"run", "step"}, "b": {...}, "rows": [{"id", "index_a",
   "index_b", "dice_a", "dice_b", "delta"}], "only_a": [...], "only_b": [...]}``
   with ``delta = dice_b - dice_a``.
+* ``/trend?run=&tag=`` -- every sample's Dice at every retained step (one
+  manifest per step is read, no PNG): ``{"run", "tag", "steps": [int, ...],
+  "samples": [{"id", "dice": [float|null per step]}]}``, samples in the order of
+  the latest step (ids first seen earlier follow), ``null`` where a step did not
+  log that sample or its Dice was not finite.
 * ``/image?run=&tag=&step=&index=&kind=image|mask|prediction`` -- one PNG.
   For a run that logged predictions on a shared test set (``metadata``, "Shared
   images"), the image and mask come from the shared source of the same tag and key.
@@ -34,8 +39,8 @@ Everything is read through ``context.data_provider``; no route takes a path or a
 blob key from the client. Malformed parameters (missing, repeated, control
 characters, ``..`` segments, non-integer step/index, unknown kind) get 400;
 well-formed names that do not exist get 404. The logic lives in module-level
-functions (``list_runs``, ``list_steps``, ``read_samples``, ``compare_runs``,
-``read_image``, ``list_arms``, ``compare_arms``) that take a data provider and can
+functions (``list_runs``, ``list_steps``, ``read_samples``, ``read_trend``,
+``compare_runs``, ``read_image``, ``list_arms``, ``compare_arms``) that take a data provider and can
 be tested without HTTP. One module, a little over 500 lines: each route beside
 the logic it serves; the arm rules are pure functions in `lung_keras_tb.arms`.
 """
@@ -259,6 +264,31 @@ def read_samples(provider, ctx, experiment_id, run, tag, step=None):
     }
 
 
+def read_trend(provider, ctx, experiment_id, run, tag):
+    """Each sample's Dice across the retained steps of one run (for sparklines); 404 if absent."""
+    layout, _ = _layout(provider, ctx, experiment_id, run, tag)
+    datums = _read_sequence(provider, ctx, experiment_id, run, tag)
+    per_step = []
+    for datum in datums:
+        try:
+            per_step.append({s["id"]: s["dice"] for s in _read_manifest(provider, ctx, datum, layout)[1]})
+        except errors.NotFoundError:
+            per_step.append({})  # an unreadable step leaves a gap, not a failed dashboard
+    order = list(per_step[-1])
+    seen = set(order)
+    for by_id in per_step[:-1]:
+        for sample_id in by_id:
+            if sample_id not in seen:
+                seen.add(sample_id)
+                order.append(sample_id)
+    return {
+        "run": run,
+        "tag": tag,
+        "steps": [int(d.step) for d in datums],
+        "samples": [{"id": i, "dice": [by_id.get(i) for by_id in per_step]} for i in order],
+    }
+
+
 def compare_runs(provider, ctx, experiment_id, run_a, run_b, tag, step=None):
     """Joins two runs on sample id at (about) the same step; delta = dice_b - dice_a."""
     picked = {}
@@ -427,6 +457,7 @@ class SegmentationPlugin(base_plugin.TBPlugin):
             "/runs": self._serve_runs,
             "/steps": self._serve_steps,
             "/samples": self._serve_samples,
+            "/trend": self._serve_trend,
             "/compare": self._serve_compare,
             "/image": self._serve_image,
             "/arms": self._serve_arms,
@@ -478,6 +509,13 @@ class SegmentationPlugin(base_plugin.TBPlugin):
         step = _single(request.args, "step", required=False)
         step = None if step is None else parse_int(step, "step")
         return read_samples(self._data_provider, ctx, eid, run, tag, step), "application/json"
+
+    @_route
+    def _serve_trend(self, request):
+        ctx, eid = self._env(request)
+        run = parse_run(_single(request.args, "run"))
+        tag = parse_tag(_single(request.args, "tag"))
+        return read_trend(self._data_provider, ctx, eid, run, tag), "application/json"
 
     @_route
     def _serve_compare(self, request):
