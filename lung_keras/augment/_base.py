@@ -40,9 +40,43 @@ class SeedStream:
 
     def next(self):
         if isinstance(self.seed, keras.random.SeedGenerator):
-            return self.seed
+            replica = _replica_id()
+            if replica is None:
+                return self.seed
+            # Under a tf.distribute strategy every replica runs the same step with the same (mirrored) seed state:
+            # without this, replica k would give its i-th sample the very transform replica 0 gives its i-th.
+            return _ReplicaSeed(self.seed, replica)
         self.count += 1
         return (int(self.seed) * 1_000_003 + self.count * 7_919 + 17) % (2**31 - 1)
+
+
+def _replica_id():
+    """This replica's id in its sync group when several replicas run the step (TensorFlow distribution), else None.
+
+    (JAX `keras.distribution` runs one program over the global batch: its draws are already per sample.)
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync <= 1:
+        return None
+    return context.replica_id_in_sync_group
+
+
+class _ReplicaSeed(keras.random.SeedGenerator):
+    """The next seed of `generator` with the replica id added (keras.random takes only ints and SeedGenerators).
+
+    It owns no state (the base `__init__`, which creates a variable, is not run); `next` advances `generator`.
+    """
+
+    def __init__(self, generator, replica):  # noqa: D107 (no super().__init__: no second state variable)
+        self.generator, self.replica = generator, replica
+
+    def next(self, ordered=True):
+        seed = self.generator.next(ordered)
+        return ops.add(seed, ops.cast(ops.stack([self.replica, 0]), seed.dtype))
 
 
 def data_info(images):
