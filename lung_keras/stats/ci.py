@@ -3,8 +3,7 @@
 import math
 
 import numpy as np
-
-from lung_keras.stats._special import t_ppf
+from scipy import stats
 
 
 def _as_1d(values, name="values"):
@@ -44,7 +43,7 @@ def t_ci(values, confidence=0.95):
                 "n": n, "confidence": confidence, "method": "t"}
     sd = float(x.std(ddof=1))
     sem = sd / math.sqrt(n)
-    half = t_ppf(0.5 + confidence / 2.0, n - 1) * sem
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * sem
     return {"mean": mean, "ci": [mean - half, mean + half], "sd": sd, "sem": sem,
             "n": n, "confidence": confidence, "method": "t"}
 

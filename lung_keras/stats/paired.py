@@ -1,8 +1,9 @@
-"""Paired comparisons: per-image differences and a seeded paired bootstrap test."""
+"""Paired comparisons: per-image differences, Wilcoxon signed-rank and a seeded paired bootstrap test."""
 
 import math
 
 import numpy as np
+from scipy import stats
 
 from lung_keras.stats.ci import _as_1d
 from lung_keras.stats.ci import _check_confidence
@@ -47,6 +48,71 @@ def paired_differences(a, b, confidence=0.95, tol=0.0):
         "min_diff": float(d.min()),
         "max_diff": float(d.max()),
     }
+
+
+_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
+_ALTERNATIVES = ("two-sided", "less", "greater")
+_WILCOXON_METHODS = ("auto", "exact", "asymptotic", "permutation")
+
+
+def _wilcoxon_method(d, method):
+    """The method `scipy.stats.wilcoxon(method="auto")` picks for `d`, named."""
+    if method != "auto":
+        return method
+    if d.size > 50:
+        return "asymptotic"
+    if np.all(d != 0) and np.unique(np.abs(d)).size == d.size:
+        return "exact"
+    return "permutation" if d.size <= 13 else "asymptotic"
+
+
+def wilcoxon_signed_rank(x, y=None, zero_method="wilcox", correction=False, alternative="two-sided",
+                         method="auto"):
+    """Wilcoxon signed-rank test of paired samples (`d = x - y`, median 0?): `scipy.stats.wilcoxon`.
+
+    Args:
+        x: first sample, or the differences when `y` is None.
+        y: second sample (paired with `x`).
+        zero_method: `"wilcox"` (drop zero differences), `"pratt"` (rank them,
+            then drop) or `"zsplit"` (split their ranks between + and -).
+        correction: continuity correction (asymptotic method only).
+        alternative: `"two-sided"`, `"less"` or `"greater"` (for `d`).
+        method: `"exact"`, `"asymptotic"`, `"permutation"` (sign flips of the
+            observed ranks, correct with ties: all 2^n of them when n <= 13,
+            else 9999 seeded draws) or `"auto"` as in scipy: exact when
+            n <= 50 without ties or zeros; with ties/zeros, permutation when
+            n <= 13, else asymptotic; asymptotic when n > 50.
+
+    Returns:
+        dict with `statistic` (min(R+, R-) two-sided, else R+), `pvalue`, `z`
+        (nan unless asymptotic), `n` (differences used), `n_zero`, `method`
+        (the method actually used). With no non-zero difference the p-value
+        is 1.0 (no evidence of a difference).
+    """
+    if zero_method not in _ZERO_METHODS:
+        raise ValueError(f"zero_method must be one of {_ZERO_METHODS}. Received: zero_method={zero_method!r}")
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {_ALTERNATIVES}. Received: alternative={alternative!r}")
+    if method not in _WILCOXON_METHODS:
+        raise ValueError(f"method must be one of {_WILCOXON_METHODS}. Received: method={method!r}")
+    d = np.asarray(x, dtype="float64").reshape(-1)
+    if y is not None:
+        yy = np.asarray(y, dtype="float64").reshape(-1)
+        if yy.shape != d.shape:
+            raise ValueError(f"x and y must have the same length. Received: {d.size} and {yy.size}")
+        d = d - yy
+    if d.size == 0 or not np.all(np.isfinite(d)):
+        raise ValueError(f"wilcoxon_signed_rank needs a non-empty, finite sample. Received: x={x!r}")
+    n_zero = int(np.sum(d == 0))
+    used = _wilcoxon_method(d, method)
+    scipy_method = stats.PermutationMethod(random_state=0) if used == "permutation" else used
+    res = stats.wilcoxon(d, zero_method=zero_method, correction=correction, alternative=alternative,
+                         method=scipy_method)
+    return {"statistic": float(res.statistic),
+            "pvalue": 1.0 if n_zero == d.size else float(res.pvalue),
+            "z": float(getattr(res, "zstatistic", math.nan)),
+            "n": d.size - n_zero if zero_method == "wilcox" else d.size,
+            "n_zero": n_zero, "method": used}
 
 
 def paired_bootstrap_test(a, b, n_boot=10000, seed=0, confidence=0.95, alternative="two-sided"):

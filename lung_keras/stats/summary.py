@@ -8,7 +8,7 @@ from lung_keras.stats.ci import bootstrap_ci
 from lung_keras.stats.ci import t_ci
 from lung_keras.stats.paired import paired_bootstrap_test
 from lung_keras.stats.paired import paired_differences
-from lung_keras.stats.wilcoxon import wilcoxon_signed_rank
+from lung_keras.stats.paired import wilcoxon_signed_rank
 
 
 def _per_seed_matrix(per_seed_dice):

@@ -6,7 +6,6 @@ import pytest
 from lung_keras.stats import bootstrap_ci
 from lung_keras.stats import mean_ci
 from lung_keras.stats import t_ci
-from lung_keras.stats import t_ppf
 
 # [values, expected mean, expected (lo, hi)]
 T_CI_CASES = [
@@ -31,20 +30,6 @@ def test_t_ci_worked_examples(values, mean, ci):
 def test_t_ci_single_seed_is_undefined():
     r = t_ci([0.97])
     assert r["mean"] == 0.97 and all(math.isnan(v) for v in r["ci"])
-
-
-# t quantiles from tables: t_{0.975, df}
-@pytest.mark.parametrize("df, q", [(1, 12.706205), (2, 4.302653), (4, 2.776445), (9, 2.262157), (29, 2.045230)])
-def test_t_ppf_table(df, q):
-    assert t_ppf(0.975, df) == pytest.approx(q, abs=1e-6)
-    assert t_ppf(0.025, df) == pytest.approx(-q, abs=1e-6)
-
-
-def test_t_ppf_against_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 3, 7, 30, 200, 5000):
-        for q in (0.55, 0.8, 0.95, 0.975, 0.999):
-            assert t_ppf(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-9, abs=1e-10)
 
 
 def test_t_ci_matches_scipy_interval():
