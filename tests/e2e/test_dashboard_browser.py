@@ -29,6 +29,7 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 # (the plugin then shows a hint instead, see test_plugin.py). Sample ids may hold anything.
 ODD_RUN = "odd <b>run</b> & <i>co</i>"
 ODD_SAMPLE = '<img src=x onerror="window.__xss=1">'
+FORMULA_SAMPLE = '=HYPERLINK("http://x","y")'
 TIMEOUT = 45
 
 
@@ -63,8 +64,8 @@ def tensorboard(segmentation_logs, tmp_path_factory):
     shutil.copytree(src, logdir, dirs_exist_ok=True)
     rng = np.random.default_rng(0)
     with summary.SegmentationWriter(logdir / ODD_RUN) as w:
-        w.write(0, rng.random((2, 32, 32)), rng.random((2, 32, 32)) > 0.5, rng.random((2, 32, 32)),
-                [ODD_SAMPLE, "plain"], [0.3, 0.7])
+        w.write(0, rng.random((3, 32, 32)), rng.random((3, 32, 32)) > 0.5, rng.random((3, 32, 32)),
+                [ODD_SAMPLE, "plain", FORMULA_SAMPLE], [0.3, 0.7, 0.9])
     port = _free_port()
     log = open(tmp_path_factory.mktemp("tb") / "tensorboard.log", "w+")
     proc = subprocess.Popen(
@@ -292,7 +293,7 @@ def test_odd_names_render_as_text_not_html(tensorboard, browser):
     options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#seg-run option")]
     assert ODD_RUN in options
     ids = [c["id"] for c in _cards(browser)]
-    assert ids == [ODD_SAMPLE, "plain"]
+    assert ids == [ODD_SAMPLE, "plain", FORMULA_SAMPLE]
     assert browser.find_elements(By.CSS_SELECTOR, "#seg-root img, #seg-root b, #seg-root i") == []
     assert browser.execute_script("return window.__xss === undefined")
 
@@ -330,3 +331,315 @@ def test_growing_log_appears_after_refresh(tensorboard, browser):
                         "new step not followed")
     assert "step 1 (2/2)" in browser.find_element(By.ID, "seg-step-label").text
     assert sorted(c["id"] for c in _cards(browser)) == ["live_a", "live_b"]
+
+
+# ---------------------------------------------------------------- display controls
+
+
+def _set_range(driver, element_id, value):
+    """Moves a range input as a drag would: sets its value and fires `input`."""
+    driver.execute_script(
+        "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+        "e.dispatchEvent(new Event('input', {bubbles: true}));", element_id, str(value))
+
+
+def _canvas_pixels(driver, selector=".seg-card canvas"):
+    """RGBA bytes of the first canvas matching `selector`, as a (h, w, 4) array."""
+    width, height, data = driver.execute_script("""
+        const c = document.querySelector(arguments[0]);
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [c.width, c.height, Array.from(d)];""", selector)
+    return np.asarray(data, np.uint8).reshape(height, width, 4)
+
+
+def _served_png(url, run, step, index, kind):
+    from urllib.parse import urlencode
+
+    from PIL import Image
+
+    query = urlencode({"run": run, "tag": "segmentation", "step": step, "index": index, "kind": kind})
+    with urllib.request.urlopen(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/image?{query}", timeout=5) as r:
+        return np.asarray(Image.open(__import__("io").BytesIO(r.read())).convert("L"))
+
+
+def _dice_at(url, run, step, index, threshold):
+    """Dice of the served prediction PNG at `threshold` against the served mask (what the page computes)."""
+    mask = _served_png(url, run, step, index, "mask") >= 128
+    pred = _served_png(url, run, step, index, "prediction") >= 255 * threshold
+    denom = mask.sum() + pred.sum()
+    return 1.0 if denom == 0 else 2.0 * (mask & pred).sum() / denom
+
+
+def _parent_url(driver):
+    driver.switch_to.default_content()
+    return driver.current_url
+
+
+def test_threshold_slider_recomputes_every_dice_and_the_order(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, result, _ = tensorboard
+    _open(browser, url, "baseline")
+    assert browser.find_element(By.ID, "seg-threshold-label").text == "0.50 (logged)"
+    slider = browser.find_element(By.ID, "seg-threshold")
+    for _ in range(4):  # 0.50 -> 0.30, as a keyboard user would
+        slider.send_keys(Keys.ARROW_LEFT)
+    _wait(browser, lambda d: "threshold 0.30 (recomputed)" in d.find_element(By.ID, "seg-status").text,
+          "Dice never recomputed at 0.30")
+    assert browser.find_element(By.ID, "seg-threshold-label").text == "0.30 (Dice recomputed)"
+    samples = _fetch_json(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/samples?run=baseline&tag=segmentation")
+    expected = {s["id"]: _dice_at(url, "baseline", samples["step"], s["index"], 0.3) for s in samples["samples"]}
+    logged = dict(zip(result["ids"], result["baseline"][1]))
+    assert any(abs(expected[i] - logged[i]) > 0.005 for i in expected)  # the threshold matters here
+    cards = _cards(browser)
+    assert {c["id"]: c["dice"] for c in cards} == {i: [f"Dice {d:.3f} @ 0.30"] for i, d in expected.items()}
+    assert [c["id"] for c in cards] == sorted(expected, key=lambda i: (expected[i], i))  # worst first, new Dice
+    _wait_drawn(browser)
+
+
+def test_window_level_presets_sliders_and_overlay_opacity_change_the_pixels(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, _, _ = tensorboard
+    _open(browser, url, "baseline")
+    Select(browser.find_element(By.ID, "seg-overlay")).select_by_value("none")
+    _wait_drawn(browser, overlay="none")
+    full = _canvas_pixels(browser)[..., 0].astype(float)
+    preset = Select(browser.find_element(By.ID, "seg-wl-preset"))
+
+    def grey_after(value):
+        preset.select_by_value(value)
+        _wait(browser, lambda d: abs(_canvas_pixels(d)[..., 0].astype(float).mean() - full.mean()) > 2,
+              f"preset {value} did not change the image")
+        return _canvas_pixels(browser)[..., 0].astype(float)
+
+    lung, dense = grey_after("lung"), grey_after("dense")
+    # lung: level 0.35, window 0.6 -> g' = (g/255 - 0.05) / 0.6, brighter; dense: level 0.7, window 0.5, darker.
+    expected_lung = np.clip(np.round(255 * ((full / 255 - 0.05) / 0.6)), 0, 255)
+    np.testing.assert_allclose(lung, expected_lung, atol=1)
+    assert lung.mean() > full.mean() > dense.mean()
+    auto = grey_after("auto")
+    assert np.percentile(auto, 99) >= 250 and np.percentile(auto, 1) <= 5  # stretched to the full range
+    _set_range(browser, "seg-level", 0.6)
+    assert preset.first_selected_option.get_attribute("value") == "custom"
+    assert browser.find_element(By.ID, "seg-wl-label").text.startswith("L 0.60")
+    preset.select_by_value("full")
+    _wait(browser, lambda d: np.abs(_canvas_pixels(d)[..., 0].astype(float) - full).max() <= 1, "full range")
+
+    Select(browser.find_element(By.ID, "seg-overlay")).select_by_value("mask")
+    _wait_drawn(browser, overlay="mask")
+    tinted = _canvas_pixels(browser)
+    assert np.abs(tinted[..., :3].astype(int) - full[..., None]).max() > 50  # the green mask shows
+    _set_range(browser, "seg-opacity", 0)
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-opacity-label").text == "0%", "opacity label")
+    _wait(browser, lambda d: np.abs(_canvas_pixels(d)[..., :3].astype(int) - full[..., None]).max() <= 1,
+          "opacity 0 still shows the overlay")
+    _set_range(browser, "seg-opacity", 50)
+    _wait(browser, lambda d: 10 < np.abs(_canvas_pixels(d)[..., 1].astype(int) - full).max()
+          < np.abs(tinted[..., 1].astype(int) - full).max(), "opacity 50% is not between 0 and 100%")
+
+
+def test_enlarged_view_renders_at_screen_resolution_and_zooms(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, _, _ = tensorboard
+    cards = _open(browser, url, "baseline")
+    first = _cards(browser)[0]["id"]
+    cards[0].find_element(By.CSS_SELECTOR, "canvas").click()
+    viewer = _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer").is_displayed() and
+                   d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-drawn") == "both" and
+                   d.find_element(By.ID, "seg-viewer-canvas"), "enlarged view never drawn")
+    assert browser.find_element(By.ID, "seg-viewer-title").text == first
+    stored = _served_png(url, "baseline", 1, 0, "image").shape[0]
+    width = int(viewer.get_attribute("width"))
+    assert width >= 6 * stored  # device pixels, not the 64 px thumbnail scaled by CSS
+    assert f"stored {stored}\u00d7{stored} px" in browser.find_element(By.ID, "seg-viewer-info").text
+    # Rendered, not scaled up: along a row, equal neighbours are short runs (bilinear), not 11-pixel blocks.
+    from selenium.webdriver.support.ui import Select
+
+    browser.find_element(By.ID, "seg-viewer-close").click()
+    Select(browser.find_element(By.ID, "seg-overlay")).select_by_value("none")
+    _wait_drawn(browser, overlay="none")
+    browser.find_elements(By.CSS_SELECTOR, ".seg-card canvas")[0].click()
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-drawn") == "none",
+          "enlarged view not redrawn without overlay")
+    row = _canvas_pixels(browser, "#seg-viewer-canvas")[width // 2, :, 0].astype(int)
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[-1, row, -1]) != 0))
+    assert np.median(runs) <= 3, np.median(runs)
+    _set_range(browser, "seg-zoom", 4)
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-zoom") == "4",
+          "zoom not applied")
+    assert browser.find_element(By.ID, "seg-zoom-label").text == "4\u00d7"
+    zoomed = _canvas_pixels(browser, "#seg-viewer-canvas")[..., 0]
+    assert abs(zoomed.astype(float).mean() - row.mean()) > 0 or zoomed.std() > 0
+    Select(browser.find_element(By.ID, "seg-overlay")).select_by_value("error")
+    _set_range(browser, "seg-zoom", 2)
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-drawn") == "error"
+          and d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-zoom") == "2", "zoom 2 error map")
+    _screenshot(browser, "segmentation_dashboard_enlarged.png")
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    browser.switch_to.frame(frame)
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    _wait(browser, lambda d: not d.find_element(By.ID, "seg-viewer").is_displayed(), "Escape did not close")
+
+
+def test_sparklines_show_each_samples_dice_over_steps_and_sort_by_change(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, result, _ = tensorboard
+    _open(browser, url, "baseline")
+    before = dict(zip(result["ids"], result["baseline"][0]))
+    after = dict(zip(result["ids"], result["baseline"][1]))
+    for card in browser.find_elements(By.CSS_SELECTOR, ".seg-card"):
+        sid = card.find_element(By.CSS_SELECTOR, ".seg-id").text
+        spark = card.find_element(By.CSS_SELECTOR, "svg.seg-spark")
+        assert spark.get_attribute("data-points") == "2"
+        title = browser.execute_script("return arguments[0].querySelector('title').textContent", spark)
+        assert title == f"Dice by step: 0: {before[sid]:.3f}, 1: {after[sid]:.3f}"
+    Select(browser.find_element(By.ID, "seg-sort")).select_by_value("change")
+    assert Select(browser.find_element(By.ID, "seg-from")).first_selected_option.get_attribute("value") == "0"
+    change = {i: after[i] - before[i] for i in after}
+    order = [c["id"] for c in _cards(browser)]
+    assert order == sorted(change, key=lambda i: (-abs(change[i]), i))
+    texts = {c.find_element(By.CSS_SELECTOR, ".seg-id").text: c.find_element(By.CSS_SELECTOR, ".seg-change").text
+             for c in browser.find_elements(By.CSS_SELECTOR, ".seg-card")}
+    for sid, text in texts.items():
+        sign = "+" if change[sid] >= 0 else "\u2212"
+        assert text == f"since step 0: {sign}{abs(change[sid]):.3f}"
+
+
+def test_dark_theme_follows_tensorboard(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = tensorboard
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                            {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        _open(browser, url, "baseline")
+        _wait(browser, lambda d: "seg-dark" in d.find_element(By.TAG_NAME, "body").get_attribute("class"),
+              "the tab did not switch to dark")
+        background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(48, 48, 48)"
+        browser.switch_to.default_content()
+        assert "dark-mode" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
+        _screenshot(browser, "segmentation_dashboard_dark.png")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    _open(browser, url, "baseline")
+    assert "seg-dark" not in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
+
+
+def test_view_state_lives_in_the_url_and_reopens(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    url, _, _ = tensorboard
+    _open(browser, url, "baseline")
+    Select(browser.find_element(By.ID, "seg-compare")).select_by_value("augmented")
+    _wait(browser, lambda d: "B: augmented" in d.find_element(By.ID, "seg-status").text, "comparison")
+    browser.find_element(By.ID, "seg-step").send_keys(Keys.HOME)
+    _wait(browser, lambda d: "(step 0)" in d.find_element(By.ID, "seg-status").text, "step 0")
+    Select(browser.find_element(By.ID, "seg-overlay")).select_by_value("error")
+    Select(browser.find_element(By.ID, "seg-sort")).select_by_value("delta-desc")
+    Select(browser.find_element(By.ID, "seg-wl-preset")).select_by_value("lung")
+    _set_range(browser, "seg-opacity", 60)
+    _set_range(browser, "seg-threshold", 0.4)
+    _wait(browser, lambda d: "threshold 0.40" in d.find_element(By.ID, "seg-status").text, "threshold 0.40")
+    _wait_drawn(browser)
+    card = browser.find_elements(By.CSS_SELECTOR, ".seg-card")[1]
+    sample = card.find_element(By.CSS_SELECTOR, ".seg-id").text
+    card.find_elements(By.CSS_SELECTOR, "canvas")[1].click()  # arm B's pane
+    _set_range(browser, "seg-zoom", 3)
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-zoom") == "3", "zoom")
+    shown = browser.find_element(By.ID, "seg-link").get_attribute("href")
+    address = _parent_url(browser)
+    assert address == shown
+    for part in ("seg_run=baseline", "seg_cmp=augmented", "seg_step=0", "seg_overlay=error", "seg_sort=delta-desc",
+                 "seg_wl=lung", "seg_op=60", "seg_thr=0.4", "seg_side=b", "seg_zoom=3"):
+        assert part in address, part
+
+    browser.get("about:blank")
+    browser.get(address)
+    frame = _wait(browser, lambda d: d.find_elements(By.TAG_NAME, "iframe"), "iframe")[0]
+    browser.switch_to.frame(frame)
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer").is_displayed() and
+          d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-drawn") == "error", "viewer not reopened")
+    assert browser.find_element(By.ID, "seg-viewer-title").text == sample
+    assert browser.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-zoom") == "3"
+    assert browser.find_element(By.ID, "seg-viewer-info").text.startswith("augmented \u00b7 step 0")
+    status = browser.find_element(By.ID, "seg-status").text
+    assert "B: augmented (step 0)" in status and "threshold 0.40 (recomputed)" in status
+    values = {i: Select(browser.find_element(By.ID, i)).first_selected_option.get_attribute("value")
+              for i in ("seg-run", "seg-compare", "seg-overlay", "seg-sort", "seg-wl-preset")}
+    assert values == {"seg-run": "baseline", "seg-compare": "augmented", "seg-overlay": "error",
+                      "seg-sort": "delta-desc", "seg-wl-preset": "lung"}
+    assert browser.find_element(By.ID, "seg-opacity").get_attribute("value") == "60"
+    assert browser.find_element(By.ID, "seg-threshold").get_attribute("value") == "0.4"
+
+
+def _csv_of_page(driver):
+    import csv
+    import io
+    from urllib.parse import unquote
+
+    from selenium.webdriver.common.by import By
+
+    link = driver.find_element(By.ID, "seg-csv")
+    href = link.get_attribute("href")
+    prefix = "data:text/csv;charset=utf-8,"
+    assert href.startswith(prefix)
+    return link.get_attribute("download"), list(csv.DictReader(io.StringIO(unquote(href[len(prefix):]))))
+
+
+def test_csv_download_holds_the_current_table(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, result, _ = tensorboard
+    _open(browser, url, "baseline")
+    name, rows = _csv_of_page(browser)
+    assert name == "dice_baseline_step1.csv"
+    dice = dict(zip(result["ids"], result["baseline"][1]))
+    assert [r["id"] for r in rows] == [c["id"] for c in _cards(browser)]
+    for r in rows:
+        assert (r["run"], r["step"], float(r["threshold"])) == ("baseline", "1", 0.5)
+        assert float(r["dice"]) == pytest.approx(dice[r["id"]], abs=1e-6)
+    browser.find_element(By.ID, "seg-filter").send_keys(result["ids"][3][-6:])
+    _wait(browser, lambda d: len(_csv_of_page(d)[1]) == 1, "CSV does not follow the filter")
+    browser.find_element(By.ID, "seg-filter").clear()
+    Select(browser.find_element(By.ID, "seg-compare")).select_by_value("augmented")
+    _wait(browser, lambda d: "B: augmented" in d.find_element(By.ID, "seg-status").text, "comparison")
+    name, rows = _csv_of_page(browser)
+    assert name == "dice_baseline_vs_augmented.csv"
+    aug = dict(zip(result["ids"], result["augmented"][1]))
+    for r in rows:
+        assert float(r["delta_b_minus_a"]) == pytest.approx(aug[r["id"]] - dice[r["id"]], abs=1e-6)
+
+    _open(browser, url, ODD_RUN)  # names a spreadsheet would run as formulas are defused
+    _, rows = _csv_of_page(browser)
+    assert {r["id"] for r in rows} == {ODD_SAMPLE, "plain", "'" + FORMULA_SAMPLE}
+    assert {r["run"] for r in rows} == {ODD_RUN}
+
+
+def test_new_controls_render_names_as_text(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = tensorboard
+    _open(browser, url, ODD_RUN)
+    card = next(c for c in browser.find_elements(By.CSS_SELECTOR, ".seg-card")
+                if c.get_attribute("data-sample-id") == FORMULA_SAMPLE)
+    card.find_element(By.CSS_SELECTOR, "canvas").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer-canvas").get_attribute("data-drawn"), "viewer")
+    browser.find_element(By.ID, "seg-viewer-close").click()
+    browser.find_elements(By.CSS_SELECTOR, ".seg-card canvas")[0].click()
+    _wait(browser, lambda d: d.find_element(By.ID, "seg-viewer-title").text == ODD_SAMPLE, "odd id as text")
+    assert ODD_RUN in browser.find_element(By.ID, "seg-viewer-info").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#seg-root img, #seg-root b, #seg-root i") == []
+    assert browser.execute_script("return window.__xss === undefined")
+    address = _parent_url(browser)
+    assert "seg_image=" in address and "<" not in address
