@@ -95,6 +95,27 @@ def test_samples_carry_logged_ids_and_dice(trained):
     assert np.mean(result["baseline"][1]) > np.mean(result["baseline"][0]) + 0.2
 
 
+def test_trend_gives_each_samples_dice_at_every_step(trained):
+    client, _, _, result = trained
+    body = _json(client, "/trend", run="baseline", tag="segmentation")
+    assert body["steps"] == [0, 1]
+    assert [s["id"] for s in body["samples"]] == result["ids"]
+    for i, sample in enumerate(body["samples"]):
+        np.testing.assert_allclose(sample["dice"], [result["baseline"][0][i], result["baseline"][1][i]])
+
+
+def test_trend_keeps_samples_that_left_and_marks_gaps(tmp_path):
+    """A sample logged only at step 0 still has a line; a non-finite Dice is a gap (null)."""
+    rng = np.random.default_rng(0)
+    with summary.SegmentationWriter(tmp_path / "r") as w:
+        w.write(0, rng.random((2, 4, 4)), np.ones((2, 4, 4)), rng.random((2, 4, 4)), ["a", "gone"], [0.2, 0.4])
+        w.write(5, rng.random((1, 4, 4)), np.ones((1, 4, 4)), rng.random((1, 4, 4)), ["a"], [float("nan")])
+    client, _ = _app(make_provider(tmp_path), tmp_path)
+    body = _json(client, "/trend", run="r", tag="segmentation")
+    assert body["steps"] == [0, 5]
+    assert body["samples"] == [{"id": "a", "dice": [0.2, None]}, {"id": "gone", "dice": [0.4, None]}]
+
+
 def test_images_decode_and_reproduce_the_logged_dice(trained):
     """Dice recomputed from the served mask and thresholded prediction PNGs matches the manifest."""
     client, _, _, result = trained
@@ -143,6 +164,10 @@ BAD_REQUESTS = [
     ("/samples", {"run": "baseline", "tag": "segmentation", "step": "one"}),
     ("/samples", {"run": "baseline", "tag": "segmentation", "step": "99999999999999999999"}),
     ("/samples", {"run": ["baseline", "augmented"], "tag": "segmentation"}),  # repeated
+    ("/trend", {"run": "../baseline", "tag": "segmentation"}),
+    ("/trend", {"run": "baseline", "tag": "a/../../b"}),
+    ("/trend", {"run": "baseline"}),
+    ("/trend", {"run": ["baseline", "augmented"], "tag": "segmentation"}),
     ("/compare", {"run_a": "baseline", "run_b": "..", "tag": "segmentation"}),
     ("/compare", {"run_a": "baseline", "tag": "segmentation"}),
     ("/image", {"run": "baseline", "tag": "segmentation", "step": "1", "index": "0", "kind": "../../etc/passwd"}),
@@ -164,6 +189,8 @@ NOT_FOUND = [
     ("/steps", {"run": "nosuchrun", "tag": "segmentation"}),
     ("/steps", {"run": "baseline", "tag": "other"}),
     ("/samples", {"run": "baseline", "tag": "segmentation", "step": "5"}),
+    ("/trend", {"run": "nosuchrun", "tag": "segmentation"}),
+    ("/trend", {"run": "baseline", "tag": "other"}),
     ("/image", {"run": "baseline", "tag": "segmentation", "step": "1", "index": "8", "kind": "mask"}),
     ("/image", {"run": "baseline", "tag": "segmentation", "step": "3", "index": "0", "kind": "mask"}),
 ]
