@@ -1,8 +1,127 @@
-"""`lung-keras` command line: train, evaluate, data check/download, augment, preview, compare."""
+"""`lung-keras` command line: train, evaluate, data check/download, augment, preview, compare.
+
+Conventions shared by every command: `--quiet` (no progress, only results and errors) and `--verbose`
+(also TensorFlow's start-up log lines, hidden otherwise); progress bars only when stdout is a terminal
+(one plain line per epoch otherwise, no ANSI codes); `--json` on `evaluate`, `data check` and `compare`
+prints a machine-readable summary on stdout (progress goes to stderr); `--help` shows every default.
+"""
 
 import argparse
+import contextlib
+import json
+import os
 import pathlib
+import re
 import sys
+import tempfile
+import time
+
+# C++ log lines TensorFlow and its libraries print while loading (absl format, e.g.
+# "I0000 00:00:1796153494.657436   13261 port.cc:153] oneDNN custom operations are on..."), the absl
+# pre-initialisation notice and the CPU-feature hint's continuation line.
+_STARTUP_NOISE = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions: .* rebuild TensorFlow)"
+)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after each option's help, except for flags and options without a default."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if "default" in help_text or not action.option_strings or not _shows_default(action.default):
+            return help_text
+        return help_text + " (default: %(default)s)"
+
+
+def _shows_default(default):
+    return default is not None and default is not argparse.SUPPRESS and not isinstance(default, bool) and default != []
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command parser: defaults shown in --help, and `--quiet` / `--verbose` unless `add_common=False`."""
+
+    def __init__(self, *args, add_common=True, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        if add_common:
+            group = self.add_mutually_exclusive_group()
+            group.add_argument("-q", "--quiet", action="store_true",
+                               help="no progress output; only results and errors")
+            group.add_argument("-v", "--verbose", action="store_true",
+                               help="more output, including TensorFlow's start-up log lines (hidden otherwise)")
+
+    def add_argument(self, *args, **kwargs):
+        # An option without help text would hide its default (argparse formats help only when there is some).
+        if not kwargs.get("help") and args and args[0].startswith("-") and _shows_default(kwargs.get("default")):
+            kwargs["help"] = "(default: %(default)s)"
+        return super().add_argument(*args, **kwargs)
+
+
+def _progress_verbosity(args):
+    """Keras `verbose`: 0 with --quiet, 1 (progress bar) on a terminal, else 2 (one plain line per epoch)."""
+    if args.quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
+@contextlib.contextmanager
+def _startup_lines_hidden():
+    """Runs the block with file descriptor 2 captured; replays what it wrote, except TF's start-up lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not _STARTUP_NOISE.match(line)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def _load_backend(args):
+    """Imports Keras (and its backend) up front; unless --verbose, TensorFlow's start-up lines are hidden."""
+    if args.verbose:
+        import keras  # noqa: F401
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ logs after start-up too (set before TF loads)
+    with _startup_lines_hidden():
+        import keras
+
+        keras.ops.convert_to_tensor(0.0)  # the backend's device set-up logs on first use
+
+
+def _print_json(value):
+    """Strict JSON on stdout: NaN and infinities (e.g. a CI from one seed) become null."""
+    print(json.dumps(_finite(value), indent=2, default=_json_default, allow_nan=False))
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return _finite(value.item())
+    return value
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def _cmd_train(args):
@@ -30,7 +149,7 @@ def _cmd_train(args):
         policy=args.policy,
         skip_invalid=args.skip_invalid,
         binarize_threshold=args.binarize_threshold,
-        verbose=0 if args.quiet else 1,
+        verbose=_progress_verbosity(args),
     )
     train(config, resume=args.resume, overwrite=args.overwrite)
     return 0
@@ -42,6 +161,9 @@ def _cmd_evaluate(args):
     size = None if args.image_size is None else (args.image_size, args.image_size)
     summary = evaluate(args.model, args.data, args.out, size, args.threshold, skip_invalid=args.skip_invalid,
                        binarize_threshold=args.binarize_threshold)
+    if args.json:
+        _print_json({**summary, "out": str(args.out)})
+        return 0
     print(
         f"{summary['n']} images: mean Dice {summary['mean_dice']:.4f} (median {summary['median_dice']:.4f}), "
         f"mean IoU {summary['mean_iou']:.4f}; after post-processing mean Dice "
@@ -54,23 +176,36 @@ def _cmd_data_check(args):
     from lung_keras.data import check_dataset
 
     report = check_dataset(args.dir, pixel_checks=not args.pairs_only, binarize_threshold=args.binarize_threshold)
-    print(report.format())
+    if args.json:
+        _print_json({
+            "root": str(report.root),
+            "layout": report.layout,
+            "num_samples": report.num_samples,
+            "num_valid": len(report.valid_samples),
+            "ok": report.ok,
+            "errors": len(report.fatal),
+            "warnings": len(report.problems) - len(report.fatal),
+            "problems": [{"path": p.path, "kind": p.kind, "detail": p.detail, "fatal": p.fatal}
+                         for p in report.problems],
+        })
+    else:
+        print(report.format())
     return 1 if report.fatal else 0
 
 
 def _cmd_data_download(args):
     from lung_keras.data import download_montgomery
 
-    path = download_montgomery(args.dest, url=args.url)
+    path = download_montgomery(args.dest, url=args.url, progress=not args.quiet and sys.stderr.isatty())
     print(f"Montgomery set ready in {path}; use it with --data {path} or LUNG_KERAS_DATA={path}")
     return 0
 
 
 def _add_train_options(p):
     p.add_argument("--data", help="dataset folder (default: $LUNG_KERAS_DATA, else the cached Montgomery set)")
-    p.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    p.add_argument("--out", default="runs", help="parent folder of run folders")
     p.add_argument("--name", help="run name (default: unet-<timestamp>)")
-    p.add_argument("--image-size", type=int, default=128, help="square size images are resized to (default 128)")
+    p.add_argument("--image-size", type=int, default=128, help="square size images are resized to")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
@@ -78,7 +213,7 @@ def _add_train_options(p):
                    help="constant learning rate, or cosine decay to 5%% over the run")
     p.add_argument("--base-filters", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--momentum", type=float, default=0.9, help="BatchNormalization momentum (default 0.9)")
+    p.add_argument("--momentum", type=float, default=0.9, help="BatchNormalization momentum")
     p.add_argument("--loss", default="bce_dice", choices=["bce_dice", "dice", "bce"])
     _add_normalization_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation")
@@ -88,7 +223,6 @@ def _add_train_options(p):
     p.add_argument("--policy", help="augmentation policy file (Albumentations JSON/YAML or lung_keras)")
     p.add_argument("--skip-invalid", action="store_true", help="leave out bad pairs with a warning")
     _add_binarize_option(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true",
                    help="continue the run folder --out/--name from its last complete epoch (same settings)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder of that name first")
@@ -118,7 +252,7 @@ def _cmd_augment(args):
             policy=args.policy,
             seed=args.seed,
             force=args.force,
-            progress=not args.quiet,
+            progress=not args.quiet and sys.stdout.isatty(),
         )
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"lung-keras augment: error: {e}", file=sys.stderr)
@@ -173,11 +307,84 @@ def _cmd_compare(args):
     )
     if args.quick:
         kwargs.update(seeds=2, epochs=3, image_size=64, subset=36, base_filters=4, depth=3)
-    results = run_comparison(CompareConfig(**kwargs))
+    # Progress is printed here, one line per finished run with an ETA (compare's own lines are off).
+    progress = None if args.quiet else _RunProgress()
+    if progress:
+        progress.announce()
+    results = run_comparison(CompareConfig(**kwargs, verbose=0), progress=progress)
+    out = pathlib.Path(args.out)
+    if args.json:
+        _print_json(_compare_summary(results, out))
+        return 0
     for note in results["notes"]:
         print(note)
-    print(f"report: {pathlib.Path(args.out) / 'report.md'}")
+    print(f"report: {out / 'report.md'}")
     return 0
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class _RunProgress:
+    """`compare` progress on stderr: after each run, its test Dice, its time, the elapsed time and an ETA.
+
+    The ETA is the mean time per finished run (data loading included) times the runs left.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.last = self.start
+
+    def announce(self):
+        print("compare: loading data, then one line per finished run (with an ETA)", file=self.stream, flush=True)
+
+    def __call__(self, done, total, label, test_dice):
+        now = time.perf_counter()
+        elapsed = now - self.start
+        eta = elapsed / done * (total - done)
+        tail = f"ETA {_duration(eta)}" if done < total else "all runs done"
+        print(f"[{done}/{total}] {label}: test Dice {test_dice:.4f}, {_duration(now - self.last)}; "
+              f"elapsed {_duration(elapsed)}, {tail}", file=self.stream, flush=True)
+        self.last = now
+
+
+def _compare_summary(results, out):
+    """The machine-readable part of a comparison: per condition, each arm's mean Dice and the paired tests."""
+
+    def arm_summary(arm):
+        return {k: arm.get(k) for k in ("mean", "ci95", "sd", "n_seeds", "n_images", "per_seed_mean")}
+
+    def paired(p):
+        return {k: v for k, v in p.items() if k != "seed_diff"}
+
+    conditions = []
+    for c in results["conditions"]:
+        entry = {"name": c["name"], "train": c["train"], "test_set": c["test_set"],
+                 "arms": {name: arm_summary(a) for name, a in c["arms"].items()},
+                 "paired": paired(c["paired"])}
+        if "postprocessed" in c:
+            entry["postprocessed"] = {name: arm_summary(a) for name, a in c["postprocessed"].items()}
+        if "ablation" in c:
+            entry["ablation"] = paired(c["ablation"])
+        if "comparisons" in c:
+            entry["comparisons"] = [paired(p) for p in c["comparisons"]]
+        conditions.append(entry)
+    return {
+        "out": str(out),
+        "report": str(out / "report.md"),
+        "metrics": str(out / "metrics.json"),
+        "wall_seconds": results.get("wall_seconds"),
+        "arms": results["config"].get("arms"),
+        "notes": results["notes"],
+        "conditions": conditions,
+    }
 
 
 def _add_augment_commands(subparsers):
@@ -189,11 +396,10 @@ def _add_augment_commands(subparsers):
     )
     p.add_argument("--data", required=True, help="dataset folder (images/ + masks/, or the NLM layout)")
     p.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
-    p.add_argument("--copies", type=int, default=1, help="augmented copies per pair (default 1)")
+    p.add_argument("--copies", type=int, default=1, help="augmented copies per pair")
     p.add_argument("--policy", required=True, help="policy file: A.save JSON/YAML or Keras config JSON")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--force", action="store_true", help="write into a non-empty output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_augment)
 
     q = subparsers.add_parser(
@@ -202,21 +408,21 @@ def _add_augment_commands(subparsers):
     )
     q.add_argument("--policy", required=True, help="policy file: A.save JSON/YAML or Keras config JSON")
     q.add_argument("--data", required=True, help="dataset folder")
-    q.add_argument("--out", default="augment_preview.png", help="PNG to write (default augment_preview.png)")
-    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    q.add_argument("--samples", type=int, default=4, help="rows: samples shown (default 4)")
-    q.add_argument("--draws", type=int, default=6, help="columns: draws per sample (default 6)")
+    q.add_argument("--out", default="augment_preview.png", help="PNG to write")
+    q.add_argument("--seed", type=int, default=0, help="random seed")
+    q.add_argument("--samples", type=int, default=4, help="rows: samples shown")
+    q.add_argument("--draws", type=int, default=6, help="columns: draws per sample")
     q.set_defaults(func=_cmd_preview)
 
 
 def _add_compare_command(subparsers):
     p = subparsers.add_parser("compare", help="train on original vs augmented data and report the difference")
     p.add_argument("--data", help="dataset folder (default: $LUNG_KERAS_DATA, else the cached Montgomery set)")
-    p.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
+    p.add_argument("--out", default="runs/compare", help="output folder")
     p.add_argument("--policy", help="augmentation policy file (Albumentations JSON/YAML or lung_keras)")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per arm (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per arm")
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--train-sizes", default="all", help="comma-separated sizes, e.g. 10,20,all (default all)")
+    p.add_argument("--train-sizes", default="all", help="comma-separated sizes, e.g. 10,20,all")
     p.add_argument("--healthy-only", action="store_true",
                    help="train and validate on normal cases; test held-out normal and all abnormal cases separately")
     p.add_argument("--extra-test", action="append", default=[], metavar="DIR",
@@ -239,12 +445,15 @@ def _add_compare_command(subparsers):
     p.add_argument("--overwrite", action="store_true", help="delete an existing --out folder first")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 24 cases at 64x64, 2 seeds, 3 epochs, small U-Net (numbers mean nothing)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable JSON summary on stdout (progress goes to stderr)")
     p.set_defaults(func=_cmd_compare)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="lung-keras", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="lung-keras", description=__doc__, add_common=False,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a U-Net and write a run folder")
     _add_train_options(p)
@@ -253,18 +462,20 @@ def build_parser():
     p = sub.add_parser("evaluate", help="score a saved model on a dataset folder")
     p.add_argument("--model", required=True, help="a .keras model file")
     p.add_argument("--data", required=True, help="dataset folder (NLM or images/ + masks/ layout)")
-    p.add_argument("--out", default="evaluation", help="output folder (default: evaluation)")
+    p.add_argument("--out", default="evaluation", help="output folder")
     p.add_argument("--image-size", type=int, help="resize to this square size (default: the model's input size)")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is lung")
+    p.add_argument("--json", action="store_true", help="print a machine-readable JSON summary on stdout (progress goes to stderr)")
     p.add_argument("--skip-invalid", action="store_true")
     _add_binarize_option(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("data", help="dataset utilities")
+    p = sub.add_parser("data", help="dataset utilities", add_common=False)
     data_sub = p.add_subparsers(dest="data_command", required=True)
     c = data_sub.add_parser("check", help="list every problem in a dataset folder; exit 1 if any is fatal")
     c.add_argument("dir")
     c.add_argument("--pairs-only", action="store_true", help="check pairing only, do not decode files")
+    c.add_argument("--json", action="store_true", help="print the report as JSON (same exit status)")
     _add_binarize_option(c)
     c.set_defaults(func=_cmd_data_check)
     d = data_sub.add_parser("download", help="download and convert the NLM Montgomery set")
@@ -277,10 +488,24 @@ def build_parser():
     return parser
 
 
+def _version():
+    from importlib import metadata
+
+    try:
+        return metadata.version("lung-keras")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+_BACKEND_COMMANDS = {"_cmd_train", "_cmd_evaluate", "_cmd_augment", "_cmd_preview", "_cmd_compare"}
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.func.__name__ in _BACKEND_COMMANDS:
+            _load_backend(args)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"lung-keras {args.command}: error: {error}", file=sys.stderr)

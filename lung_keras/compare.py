@@ -205,7 +205,7 @@ def _test_sets(splits, config, extra):
     return sets
 
 
-def run_comparison(config, dataset=None, policy=None):
+def run_comparison(config, dataset=None, policy=None, progress=None):
     """Train every arm x seed x training condition, evaluate on every test set, write the report.
 
     Args:
@@ -213,6 +213,7 @@ def run_comparison(config, dataset=None, policy=None):
         dataset: an already loaded `lung_keras.data.Dataset` (else loaded from `config.data`).
         policy: the augmented arm's policy (`lung_keras.augment.Compose`); else `config.policy` (file), else
             `default_policy()`.
+        progress: called after each run as `progress(done, total, label, test_dice)` (the CLI's ETA).
 
     Returns:
         The results dict (also written to `<out>/metrics.json`).
@@ -303,6 +304,8 @@ def run_comparison(config, dataset=None, policy=None):
                     if seed == seeds[0] and set_name == test_sets[0][0]:
                         grid_inputs[arm] = (x, y, pred, set_ids[set_name], dice)
                 done += 1
+                if progress is not None:
+                    progress(done, n_runs, f"{cond} {arm} seed {seed}", result["metrics"]["test"]["mean_dice"])
                 _log(
                     config,
                     f"[{done}/{n_runs}] {cond} {arm} seed {seed}: test Dice "
