@@ -17,6 +17,7 @@ import json
 import pathlib
 import platform
 import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -60,6 +61,10 @@ class TrainConfig:
     deterministic: bool = True
     display_samples: int = 4
     min_epoch_samples: int = None
+    data_cache: str = "auto"
+    cache_dir: str = None
+    workers: int = None
+    strategy: str = "none"
     verbose: int = 1
 
     def __post_init__(self):
@@ -80,6 +85,15 @@ class TrainConfig:
         if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) or not np.isfinite(lr) or lr <= 0:
             raise ValueError(f"`learning_rate` must be a positive number. Received: learning_rate={lr!r}")
         lk_data.check_binarize_threshold(self.binarize_threshold)
+        from lung_keras.data.store import CACHES
+        from lung_keras.distribute import STRATEGIES
+
+        if self.data_cache not in CACHES:
+            raise ValueError(f"`data_cache` must be one of {CACHES}. Received: data_cache={self.data_cache!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={self.strategy!r}")
+        if self.workers is not None and int(self.workers) < 1:
+            raise ValueError(f"`workers` must be a positive integer or None. Received: workers={self.workers!r}")
 
     @property
     def size(self):
@@ -199,7 +213,8 @@ def _best_checkpoint(path, monitor="val_dice", best=-np.inf, best_epoch=None):
 
 STATE_FILE = "state.json"  # inside <run>/backup/, present while a run is unfinished or was killed
 # Settings a resumed run may change (they do not change what is trained).
-_RESUMABLE_CHANGES = {"verbose", "versions", "display_samples"}
+_RESUMABLE_CHANGES = {"verbose", "versions", "display_samples", "data_cache", "cache_dir", "workers", "strategy",
+                      "distribution"}
 
 
 class RunState:
@@ -344,7 +359,7 @@ def score_predictions(y_true, y_pred, threshold=0.5):
     return dice, iou, acc
 
 
-def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, overwrite=False):
+def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, overwrite=False, store=None):
     """Run one training run as `config` says; return a dict with the run folder and test results.
 
     Args:
@@ -357,39 +372,46 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
             loaded and scored again, not retrained); the settings must match.
         overwrite: delete an existing run folder of that name first. Without `resume` or `overwrite` an
             existing run folder is an error, raised before anything is written.
+        store: an `ArrayStore` already decoded at `config.image_size` (`lung_keras.data.build_store`; `compare`
+            decodes once for all its runs). Else the data is decoded once here, in memory or in the disk cache
+            as `config.data_cache` says.
     """
     import keras
 
+    from lung_keras.distribute import check_strategy
+    from lung_keras.distribute import make_distribution
     from lung_keras.models import unet
 
     config = dataclasses.replace(config)
+    check_strategy(config.strategy)
+    if resume and overwrite:
+        raise ValueError("Pass either resume=True (--resume) or overwrite=True (--overwrite), not both.")
+    if resume and not config.name:
+        raise ValueError("--resume needs the --name of the run to continue.")
+    distribution = make_distribution(config.strategy)  # first: TensorFlow sets devices up once, at start
     keras.utils.set_random_seed(config.seed)
     if config.deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
 
-    if dataset is None:
-        root = lk_data.resolve_data_dir(config.data)
-        dataset = lk_data.load_dataset(root, skip_invalid=config.skip_invalid,
-                                       binarize_threshold=config.binarize_threshold)
+    if store is None or tuple(store.image_size) != config.size:
+        source = dataset if dataset is not None else lk_data.resolve_data_dir(config.data)
+        store = lk_data.build_store(source, config.size, cache=config.data_cache, cache_dir=config.cache_dir,
+                                    workers=config.workers, skip_invalid=config.skip_invalid,
+                                    binarize_threshold=config.binarize_threshold, verbose=config.verbose)
+    dataset = store.dataset if dataset is None else dataset
     config.data = str(dataset.root)
     splits = make_splits(dataset, config)
-    if resume and overwrite:
-        raise ValueError("Pass either resume=True (--resume) or overwrite=True (--overwrite), not both.")
-    if resume and not config.name:
-        raise ValueError("--resume needs the --name of the run to continue.")
     name = config.name or datetime.datetime.now().strftime("unet-%Y%m%d-%H%M%S")
     run_dir = pathlib.Path(config.out_dir) / name
-
-    x_train, y_train = lk_data.load_arrays(splits.train, config.size)
-    x_val, y_val = lk_data.load_arrays(splits.val, config.size)
-    x_test, y_test = lk_data.load_arrays(splits.test, config.size)
-    if config.min_epoch_samples and len(x_train) < config.min_epoch_samples:
-        # Small-data regime: repeat the few images so every epoch has as many steps as a full-data epoch
-        # (the augmented arm then sees new draws of each image within an epoch).
-        reps = -(-int(config.min_epoch_samples) // len(x_train))
-        x_train, y_train = np.concatenate([x_train] * reps), np.concatenate([y_train] * reps)
+    streaming = store.location is not None  # a disk store streams; a memory store trains from arrays
+    # Small-data regime: repeat the few images so every epoch has as many steps as a full-data epoch (the
+    # augmented arm then sees new draws of each image within an epoch).
+    reps = 1
+    if config.min_epoch_samples and len(splits.train) < config.min_epoch_samples:
+        reps = -(-int(config.min_epoch_samples) // len(splits.train))
+    num_train = len(splits.train) * reps
 
     policy = load_policy(policy if policy is not None else config.policy)
     record = dataclasses.asdict(config)
@@ -398,57 +420,82 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         splits={k: [s.id for s in getattr(splits, k)] for k in ("train", "val", "test")},
         versions=_versions(),
         policy_config=keras.saving.serialize_keras_object(policy) if policy is not None else None,
+        distribution=distribution.describe(config.batch_size),
     )
-    state = prepare_run_dir(run_dir, record, resume=resume, overwrite=overwrite)
+    if distribution.is_chief:
+        state = prepare_run_dir(run_dir, record, resume=resume, overwrite=overwrite)
+    else:  # a multi-worker non-chief: the same steps, written to a temporary folder removed at the end
+        chief_state = RunState.read(run_dir) if resume else RunState(run_dir)
+        run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-worker-")) / name
+        state = prepare_run_dir(run_dir, record)
+        state.epoch, state.best, state.best_epoch, state.seconds = (
+            chief_state.epoch, chief_state.best, chief_state.best_epoch, chief_state.seconds)
+        state.restore_from = chief_state
     if resume and (run_dir / "metrics.json").is_file() and (run_dir / "best.keras").is_file():
-        return _finished_run(run_dir, name, splits, x_test, config)
+        return _finished_run(run_dir, name, splits, None, config)
 
-    net = unet((*config.size, x_train.shape[-1]), config.base_filters, config.depth, momentum=config.momentum,
-               normalization=config.normalization)
-    model = net
-    if policy is not None:
-        from lung_keras.augment import AugmentedModel
+    if streaming or distribution.name == "data-parallel":
+        # A data-parallel mesh needs batches divisible by its devices: a short last batch is topped up with
+        # the epoch's first rows (so up to replicas - 1 validation images count twice; see the README).
+        multiple = distribution.replicas if distribution.name == "data-parallel" else 1
+        train_data = _stream(store, splits.train, config, shuffle=True, repeat=reps, multiple=multiple)
+        val_data = _stream(store, splits.val, config, multiple=multiple)
+        fit_args = {}
+    else:
+        x_train, y_train = store.arrays(splits.train)
+        if reps > 1:
+            x_train, y_train = np.concatenate([x_train] * reps), np.concatenate([y_train] * reps)
+        train_data, val_data = x_train, store.arrays(splits.val)
+        fit_args = {"y": y_train, "batch_size": config.batch_size, "shuffle": True}
 
-        model = AugmentedModel(net, policy)
-    learning_rate = config.learning_rate
-    if config.lr_schedule == "cosine":
-        steps = config.epochs * -(-len(x_train) // config.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=make_loss(config.loss),
-        metrics=make_metrics(),
-    )
-    checkpoint = _best_checkpoint(str(run_dir / "best.keras"), best=state.best, best_epoch=state.best_epoch)
-    callbacks = [
-        _epoch_timer(state.seconds),
-        checkpoint,
-        state.callback(checkpoint),  # after the checkpoint, so the saved state knows this epoch's best
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
-    ]
-    display = _display_callback(x_val, y_val, [s.id for s in splits.val], run_dir / "logs", config)
-    if display is not None:
-        callbacks.append(display)
-    callbacks += list(extra_callbacks)
+    with distribution.scope():
+        net = unet((*config.size, store.channels), config.base_filters, config.depth, momentum=config.momentum,
+                   normalization=config.normalization, synchronized=distribution.synchronized_batchnorm)
+        model = net
+        if policy is not None:
+            from lung_keras.augment import AugmentedModel
 
-    if state.weights:
-        model.build((None, *x_train.shape[1:]))
-        state.restore(model)
-    start = time.perf_counter()
-    model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=config.verbose,
-        initial_epoch=state.epoch,
-    )
+            model = AugmentedModel(net, policy)
+        learning_rate = config.learning_rate
+        if config.lr_schedule == "cosine":
+            steps = config.epochs * -(-num_train // config.batch_size)
+            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=make_loss(config.loss),
+            metrics=make_metrics(),
+        )
+        checkpoint = _best_checkpoint(str(run_dir / "best.keras"), best=state.best, best_epoch=state.best_epoch)
+        callbacks = [
+            _epoch_timer(state.seconds),
+            checkpoint,
+            state.callback(checkpoint),  # after the checkpoint, so the saved state knows this epoch's best
+            keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
+        ]
+        shown = splits.val[: config.display_samples or 0]
+        display = _display_callback(*store.arrays(shown), [s.id for s in shown], run_dir / "logs", config) if shown \
+            else None
+        if display is not None:
+            callbacks.append(display)
+        callbacks += list(extra_callbacks)
+
+        if state.epoch:
+            model.build((None, *config.size, store.channels))
+            getattr(state, "restore_from", state).restore(model)
+        start = time.perf_counter()
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=config.verbose,
+            initial_epoch=state.epoch,
+            **fit_args,
+        )
     train_seconds = state.seconds if state.rows else time.perf_counter() - start
 
     best = load_model(run_dir / "best.keras")
+    x_test, y_test = store.arrays(splits.test)
     predictions = best.predict(x_test, batch_size=config.batch_size, verbose=0)
     dice, iou, acc = score_predictions(y_test, predictions)
     hist = state.history()
@@ -473,7 +520,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         "best_val_dice": checkpoint.best,
         "train_seconds": train_seconds,
         "seconds_to_val_dice_0.95": first_95,
-        "train_images_per_second": len(x_train) * len(val_dice) / train_seconds if val_dice else None,
+        "train_images_per_second": num_train * len(val_dice) / train_seconds if val_dice else None,
         "epochs_run": len(val_dice),
         "num_train": len(splits.train),
         "num_val": len(splits.val),
@@ -482,13 +529,26 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
     write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     shutil.rmtree(state.backup, ignore_errors=True)  # finished: nothing left to resume
     _plot_curves(run_dir)
-    if config.verbose:
+    if not distribution.is_chief:
+        shutil.rmtree(run_dir.parent, ignore_errors=True)
+        run_dir = pathlib.Path(config.out_dir) / name
+    elif config.verbose:
         print(
             f"{name}: test Dice {metrics['test']['mean_dice']:.4f} (n={len(dice)}), best val Dice "
             f"{checkpoint.best:.4f} at epoch {checkpoint.best_epoch}, {train_seconds:.0f}s -> {run_dir}"
         )
     return {"run_dir": run_dir, "metrics": metrics, "history": hist, "model": best, "splits": splits,
             "dashboard": dashboard}
+
+
+def _stream(store, samples, config, shuffle=False, repeat=1, multiple=1):
+    """Batches of `samples` read from a store: `tf.data` on TensorFlow, a `PyDataset` elsewhere."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow" and multiple == 1:
+        return store.tf_dataset(samples, config.batch_size, shuffle=shuffle, seed=config.seed, repeat=repeat)
+    return store.py_dataset(samples, config.batch_size, shuffle=shuffle, seed=config.seed, repeat=repeat,
+                            multiple=multiple)
 
 
 def _finished_run(run_dir, name, splits, x_test, config):

@@ -263,11 +263,16 @@ class ArrayStore:
             ds = ds.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    def py_dataset(self, samples=None, batch_size=8, shuffle=False, seed=0, repeat=1, drop_remainder=False):
+    def py_dataset(self, samples=None, batch_size=8, shuffle=False, seed=0, repeat=1, drop_remainder=False,
+                   multiple=1):
         """A `keras.utils.PyDataset` of `(images, masks)` batches of `samples` (every backend), reshuffled
-        (seeded) after every epoch when `shuffle`."""
+        (seeded) after every epoch when `shuffle`.
+
+        `multiple`: make every batch size a multiple of this (a data-parallel mesh needs batches that divide
+        among its devices): a short last batch is topped up with the first rows of the epoch's order.
+        """
         rows = np.tile(self.rows(self.samples if samples is None else samples), int(repeat))
-        return _StoreBatches(self, rows, batch_size, shuffle, seed, drop_remainder)
+        return _StoreBatches(self, rows, batch_size, shuffle, seed, drop_remainder, multiple)
 
     def close(self):
         for part in (self.images, self.masks):
@@ -279,8 +284,9 @@ def _py_dataset_class():
     import keras
 
     class StoreBatches(keras.utils.PyDataset):
-        def __init__(self, store, rows, batch_size, shuffle, seed, drop_remainder):
+        def __init__(self, store, rows, batch_size, shuffle, seed, drop_remainder, multiple=1):
             super().__init__()
+            self.multiple = max(1, int(multiple))
             self.store, self.rows, self.batch_size = store, np.asarray(rows), int(batch_size)
             self.shuffle, self.drop_remainder = shuffle, drop_remainder
             self.rng = np.random.default_rng(seed)
@@ -292,6 +298,9 @@ def _py_dataset_class():
 
         def __getitem__(self, index):
             part = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+            short = -len(part) % self.multiple
+            if short:
+                part = np.concatenate([part, np.resize(self.order, short)])
             return self.store.read_rows(self.rows[part])
 
         def on_epoch_end(self):

@@ -15,6 +15,9 @@ class ConvBlock(keras.layers.Layer):
         epsilon: BatchNormalization epsilon.
         dropout: dropout rate after the block (0 disables it).
         kernel_initializer: initializer of the convolution kernels.
+        synchronized: batch statistics over the global batch under a `tf.distribute` strategy (Keras'
+            `BatchNormalization(synchronized=True)`), so training on N replicas matches one device with the same
+            global batch. No effect without a strategy or on JAX, so a saved model loads anywhere.
 
     Example:
         >>> block = ConvBlock(16)
@@ -31,6 +34,7 @@ class ConvBlock(keras.layers.Layer):
         epsilon=1e-3,
         dropout=0.0,
         kernel_initializer="he_normal",
+        synchronized=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -49,6 +53,10 @@ class ConvBlock(keras.layers.Layer):
         self.epsilon = float(epsilon)
         self.dropout = float(dropout)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.synchronized = bool(synchronized)
+        # Keras' BatchNormalization synchronizes only on TensorFlow (and refuses the flag elsewhere); on JAX a
+        # `keras.distribution` batch is one global array, so its statistics are already over the global batch.
+        sync = self.synchronized and keras.backend.backend() == "tensorflow"
         self.convs, self.norms = [], []
         for i in range(self.num_convs):
             self.convs.append(
@@ -61,7 +69,9 @@ class ConvBlock(keras.layers.Layer):
                     name=f"conv{i}",
                 )
             )
-            self.norms.append(keras.layers.BatchNormalization(momentum=self.momentum, epsilon=self.epsilon, name=f"bn{i}"))
+            self.norms.append(keras.layers.BatchNormalization(
+                momentum=self.momentum, epsilon=self.epsilon, synchronized=sync, name=f"bn{i}"
+            ))
         self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
 
     def build(self, input_shape):
@@ -93,6 +103,7 @@ class ConvBlock(keras.layers.Layer):
                 "epsilon": self.epsilon,
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "synchronized": self.synchronized,
             }
         )
         return config

@@ -13,6 +13,7 @@ def unet(
     dropout=0.0,
     upsampling="transpose",
     normalization=None,
+    synchronized=False,
     name="unet",
 ):
     """Build a U-Net: `ConvBlock`s (Conv2D + BatchNorm + ReLU, twice) with skip connections.
@@ -29,6 +30,8 @@ def unet(
         normalization: per-image intensity normalization applied first, inside the model (so it is saved with
             it): a mode of `lung_keras.preprocessing.IntensityNormalization` (`"standardize"`, `"percentile"`,
             `"equalize"`), a layer, or None / `"none"` for none.
+        synchronized: BatchNormalization statistics over the global batch under a `tf.distribute` strategy
+            (see `ConvBlock`); `lung_keras.train` sets it when training on several replicas.
         name: model name.
 
     Returns:
@@ -64,10 +67,10 @@ def unet(
         x = normalization(x)
     skips = []
     for level in range(depth):
-        x = ConvBlock(base_filters * 2**level, momentum=momentum, name=f"down{level}")(x)
+        x = ConvBlock(base_filters * 2**level, momentum=momentum, synchronized=synchronized, name=f"down{level}")(x)
         skips.append(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{level}")(x)
-    x = ConvBlock(base_filters * 2**depth, momentum=momentum, dropout=dropout, name="bottleneck")(x)
+    x = ConvBlock(base_filters * 2**depth, momentum=momentum, dropout=dropout, synchronized=synchronized, name="bottleneck")(x)
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
         if upsampling == "transpose":
@@ -76,7 +79,7 @@ def unet(
             x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"upsample{level}")(x)
             x = keras.layers.Conv2D(filters, 1, name=f"up{level}")(x)
         x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        x = ConvBlock(filters, momentum=momentum, name=f"dec{level}")(x)
+        x = ConvBlock(filters, momentum=momentum, synchronized=synchronized, name=f"dec{level}")(x)
     activation = "sigmoid" if num_classes == 1 else "softmax"
     outputs = keras.layers.Conv2D(num_classes, 1, activation=activation, dtype="float32", name="mask")(x)
     return keras.Model(inputs, outputs, name=name)
