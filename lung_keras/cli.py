@@ -149,6 +149,7 @@ def _cmd_train(args):
         policy=args.policy,
         skip_invalid=args.skip_invalid,
         binarize_threshold=args.binarize_threshold,
+        **_scale_kwargs(args),
         verbose=_progress_verbosity(args),
     )
     train(config, resume=args.resume, overwrite=args.overwrite)
@@ -226,6 +227,25 @@ def _add_train_options(p):
     p.add_argument("--resume", action="store_true",
                    help="continue the run folder --out/--name from its last complete epoch (same settings)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder of that name first")
+    _add_scale_options(p)
+
+
+def _add_scale_options(p):
+    """Data cache and multi-device options of `train` and `compare` (see `lung_keras.distribute`)."""
+    p.add_argument("--data-cache", default="auto", choices=["auto", "memory", "disk"],
+                   help="keep the decoded set at the training size in memory, or in a disk cache reused by later "
+                        "runs on the same files (auto: disk above 1 GiB of arrays)")
+    p.add_argument("--cache-dir", help="parent folder of disk caches (default: $LUNG_KERAS_CACHE/arrays, else "
+                                       "~/.cache/lung_keras/arrays)")
+    p.add_argument("--workers", type=int, help="threads decoding files (default: one per CPU core)")
+    p.add_argument("--strategy", default="none", choices=["none", "mirrored", "multiworker", "data-parallel"],
+                   help="several devices: mirrored (TensorFlow, all GPUs of this machine), multiworker (TensorFlow, "
+                        "machines listed in TF_CONFIG), data-parallel (JAX); --batch-size is the global batch")
+
+
+def _scale_kwargs(args):
+    return {"data_cache": args.data_cache, "cache_dir": args.cache_dir, "workers": args.workers,
+            "strategy": args.strategy}
 
 
 def _add_binarize_option(p):
@@ -304,6 +324,7 @@ def _cmd_compare(args):
         skip_invalid=args.skip_invalid,
         resume=args.resume,
         overwrite=args.overwrite,
+        **_scale_kwargs(args),
     )
     if args.quick:
         kwargs.update(seeds=2, epochs=3, image_size=64, subset=36, base_filters=4, depth=3)
@@ -443,6 +464,7 @@ def _add_compare_command(subparsers):
     p.add_argument("--resume", action="store_true",
                    help="continue a killed comparison in --out: finished runs are reused, a killed run continues")
     p.add_argument("--overwrite", action="store_true", help="delete an existing --out folder first")
+    _add_scale_options(p)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 24 cases at 64x64, 2 seeds, 3 epochs, small U-Net (numbers mean nothing)")
     p.add_argument("--json", action="store_true", help="print a machine-readable JSON summary on stdout (progress goes to stderr)")

@@ -152,6 +152,10 @@ class CompareConfig:
     skip_invalid: bool = False
     resume: bool = False
     overwrite: bool = False
+    data_cache: str = "auto"
+    cache_dir: str = None
+    workers: int = None
+    strategy: str = "none"
     verbose: int = 1
 
     def __post_init__(self):
@@ -166,6 +170,13 @@ class CompareConfig:
         self.train_sizes = tuple(sizes)
         if int(self.seeds) < 1:
             raise ValueError(f"`seeds` must be >= 1. Received: seeds={self.seeds}")
+        from lung_keras.data.store import CACHES
+        from lung_keras.distribute import STRATEGIES
+
+        if self.data_cache not in CACHES:
+            raise ValueError(f"`data_cache` must be one of {CACHES}. Received: data_cache={self.data_cache!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={self.strategy!r}")
         if self.resume and self.overwrite:
             raise ValueError("Pass either --resume or --overwrite, not both.")
         if self.arms and (self.ablate or self.policy):
@@ -201,7 +212,7 @@ def _test_sets(splits, config, extra):
             sets.append((f"test ({diagnosis})", [s for s in splits.test if s.diagnosis == diagnosis]))
     else:
         sets.append(("test", list(splits.test)))
-    sets += [(f"extra: {name}", ds.samples) for name, ds in extra]
+    sets += [(f"extra: {name}", ds.samples) for name, ds, *_ in extra]
     return sets
 
 
@@ -230,14 +241,19 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
 
     start = time.perf_counter()
     out = pathlib.Path(config.out)
-    if dataset is None:
-        root = lk_data.resolve_data_dir(config.data)
-        dataset = lk_data.load_dataset(root, skip_invalid=config.skip_invalid)
-    dataset = _subset(dataset, config.subset, config.split_seed)
-    extra = []
+    size = (config.image_size, config.image_size)
+    # Every set is decoded once (checked on the way) for all runs: in memory, or in the disk cache for large sets.
+    store_args = {"cache": config.data_cache, "cache_dir": config.cache_dir, "workers": config.workers,
+                  "skip_invalid": config.skip_invalid}
+    store = lk_data.build_store(dataset if dataset is not None else lk_data.resolve_data_dir(config.data), size,
+                                **store_args)
+    dataset = _subset(store.dataset, config.subset, config.split_seed)
+    extra, stores = [], {}
     for folder in config.extra_test:
-        ds = lk_data.load_dataset(folder, skip_invalid=config.skip_invalid)
-        extra.append((pathlib.Path(folder).name or str(folder), ds))
+        extra_store = lk_data.build_store(folder, size, **store_args)
+        name = pathlib.Path(folder).name or str(folder)
+        extra.append((name, extra_store.dataset))
+        stores[f"extra: {name}"] = extra_store
     named = {pathlib.Path(f).stem: load_policy(f) for f in config.arms}
     if policy is None and not named:
         policy = load_policy(config.policy) if config.policy else default_policy()
@@ -245,7 +261,6 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
     arms = plan.arms
     _prepare_out(out, config)
 
-    size = (config.image_size, config.image_size)
     full_train = len(make_splits(dataset, TrainConfig(split_seed=config.split_seed, healthy_only=config.healthy_only)).train)
     seeds = list(range(int(config.seeds)))
     conditions, figures, histories_by_condition = [], {}, {}
@@ -278,18 +293,22 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
                     **({} if config.normalization is None else {"normalization": config.normalization}),
                     train_size=None if train_size == "all" else train_size,
                     min_epoch_samples=full_train if train_size != "all" else None,
+                    data_cache=config.data_cache,
+                    cache_dir=config.cache_dir,
+                    workers=config.workers,
+                    strategy=config.strategy,
                     verbose=0,
                 )
                 if arm_policy is not None:
                     arm_policy = _reseeded(arm_policy, seed)
-                result = train(tconfig, dataset=dataset, policy=arm_policy, resume=config.resume)
+                result = train(tconfig, dataset=dataset, policy=arm_policy, resume=config.resume, store=store)
                 histories[arm].append(result["history"])
                 model = result["model"]
                 test_sets = _test_sets(result["splits"], config, extra)
                 for set_name, samples in test_sets:
                     key = (set_name, tuple(s.id for s in samples))
                     if key not in cached_arrays:
-                        cached_arrays[key] = lk_data.load_arrays(samples, size)
+                        cached_arrays[key] = stores.get(set_name, store).arrays(samples)
                     x, y = cached_arrays[key]
                     pred = model.predict(x, batch_size=config.batch_size, verbose=0)
                     dice, _, _ = score_predictions(y, pred)

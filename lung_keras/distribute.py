@@ -97,12 +97,22 @@ def is_chief_worker(tf_config=None):
     return kind == "worker" and index == 0 and "chief" not in cluster
 
 
+_CREATED = {}  # TensorFlow strategies, one per process and name (collectives are configured once, at start)
+
+
 def make_distribution(name="none"):
-    """Create the strategy `name` (see the module docstring). Call it before any other TensorFlow work in the
-    process: TensorFlow configures devices and collective communication once, at start."""
+    """Create the strategy `name` (see the module docstring), or return the one this process already created.
+    Call it before any other TensorFlow work in the process: TensorFlow configures devices and collective
+    communication once, at start."""
     name = check_strategy(name)
     if name == "none":
         return Distribution("none")
+    if name not in _CREATED:
+        _CREATED[name] = _create(name)
+    return _CREATED[name]
+
+
+def _create(name):
     if name == "data-parallel":
         import keras
 

@@ -604,13 +604,14 @@ def _plot_curves(run_dir):
 
 
 def evaluate(model_path, data_dir, out_dir, image_size=None, threshold=0.5, batch_size=16, skip_invalid=False,
-             binarize_threshold=None):
+             binarize_threshold=None, cache="auto", cache_dir=None, workers=None):
     """Score a saved model on every pair of a dataset folder.
 
     Writes `per_image.csv` (id, diagnosis, dice, iou, accuracy, dice_postprocessed) and `summary.json` (n,
     mean, median, standard deviation, mean after post-processing, and mean per diagnosis) into `out_dir`;
     returns the summary dict. Post-processing (`lung_keras.postprocess`: two largest connected components,
-    holes filled) is reported beside the raw Dice, never instead of it.
+    holes filled) is reported beside the raw Dice, never instead of it. `cache`, `cache_dir` and `workers` are
+    `lung_keras.data.build_store`'s.
     """
     model = load_model(model_path)
     if image_size is None:
@@ -620,12 +621,13 @@ def evaluate(model_path, data_dir, out_dir, image_size=None, threshold=0.5, batc
         image_size = (h, w)
     elif isinstance(image_size, int):
         image_size = (image_size, image_size)
-    dataset = lk_data.load_dataset(data_dir, skip_invalid=skip_invalid, binarize_threshold=binarize_threshold)
-    channels = model.input_shape[-1]
+    # Each file is decoded once, in parallel, checked on the way; large sets go through the disk cache.
+    store = lk_data.build_store(data_dir, image_size, channels=model.input_shape[-1], cache=cache,
+                                cache_dir=cache_dir, workers=workers, skip_invalid=skip_invalid,
+                                binarize_threshold=binarize_threshold)
+    dataset = store.dataset
     rows = []
-    for start in range(0, len(dataset.samples), 64):
-        chunk = dataset.samples[start : start + 64]
-        x, y = lk_data.load_arrays(chunk, image_size, channels=channels)
+    for chunk, x, y in store.iter_arrays(chunk=64):
         pred = model.predict(x, batch_size=batch_size, verbose=0)
         dice, iou, acc = score_predictions(y, pred, threshold)
         dice_pp = score_predictions(y, postprocess_masks(pred, threshold))[0]
