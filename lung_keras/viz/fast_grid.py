@@ -36,12 +36,60 @@ def overlay_array(image, true_mask, pred_mask, fill_alpha=0.25):
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def segmentation_grid_array(images, masks, preds, ids=None, dice=None, threshold=0.5, scale=None, caption=True):
+COLUMNS = ("image", "true mask", "prediction", "overlay")
+
+
+def caption_font(size):
+    """A scalable font of `size` pixels (DejaVu Sans, bundled with matplotlib; Pillow's default otherwise)."""
+    from PIL import ImageFont
+
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+    except (ImportError, OSError, ValueError):
+        return ImageFont.load_default(size=size)
+
+
+def caption_size(width):
+    """Caption font size for a grid `width` pixels wide: 1/30 of it, at least 12 px.
+
+    TensorBoard's Images tab fits a grid to its card, so a caption sized relative
+    to the image stays readable at the default zoom (a fixed 11 px bitmap font
+    shrank to a few pixels).
+    """
+    return max(12, round(width / 30))
+
+
+def _fit(draw, text, size, width, smallest=9):
+    """`(font, text)`: the largest font <= `size` (down to `smallest` px) in which `text` fits `width`
+    pixels; still too long at that size, the text loses characters in its middle ("MCU…0001_0")."""
+    while True:
+        font = caption_font(size)
+        if draw.textlength(text, font=font) <= width:
+            return font, text
+        if size <= smallest:
+            break
+        size -= 1
+    keep = len(text)
+    while keep > 1:
+        keep -= 1
+        short = text[: (keep + 1) // 2] + "\u2026" + text[len(text) - keep // 2 :]
+        if draw.textlength(short, font=font) <= width:
+            return font, short
+    return font, "\u2026"
+
+
+def segmentation_grid_array(images, masks, preds, ids=None, dice=None, threshold=0.5, scale=None, caption=True,
+                            font_size=None):
     """One row per sample, `image | true mask | prediction | overlay`, as a uint8 RGB array.
 
     The fast counterpart of `segmentation_grid` (no matplotlib; milliseconds
-    per sample), used by `DisplayCallback`. Each row has a caption strip
-    `"<id>  Dice 0.953   (image | true mask | prediction | overlay)"` above it.
+    per sample), used by `DisplayCallback`. With `caption`, a header strip names
+    the columns ("image", "true mask", "prediction", "overlay") and each row has
+    a caption strip `"<id>  Dice 0.953"` above it, in a font sized relative to
+    the grid (`caption_size`), so it stays legible when TensorBoard scales the
+    image to its card; a long id shrinks the font, then loses its middle, to fit.
 
     Args:
         images, masks, preds: (N, H, W[, C]) arrays or tensors.
@@ -50,10 +98,12 @@ def segmentation_grid_array(images, masks, preds, ids=None, dice=None, threshold
         threshold: foreground where the prediction `>= threshold`.
         scale: integer upscaling of each panel (default: smallest giving
             panels at least 128 pixels high).
-        caption: draw the caption strips.
+        caption: draw the header and caption strips.
+        font_size: caption font size in pixels (default `caption_size(width)`).
 
     Returns:
-        `(rows * (caption + H * scale), 4 * W * scale + 3 * gap, 3)` uint8.
+        `(header + rows * (strip + H * scale), 4 * W * scale + 3 * gap, 3)` uint8,
+        where `strip = header = round(1.5 * font_size)` with captions, else 0.
     """
     from PIL import Image
     from PIL import ImageDraw
@@ -73,10 +123,13 @@ def segmentation_grid_array(images, masks, preds, ids=None, dice=None, threshold
     h, w = true_b[0].shape
     if scale is None:
         scale = max(1, -(-128 // h))
-    gap, cap = 4, (16 if caption else 0)
-    row_h = cap + h * scale
+    gap = 4
     width = 4 * w * scale + 3 * gap
-    canvas = np.full((n * row_h, width, 3), 255, dtype=np.uint8)
+    size = (font_size or caption_size(width)) if caption else 0
+    cap = round(1.5 * size) if caption else 0
+    header = cap
+    row_h = cap + h * scale
+    canvas = np.full((header + n * row_h, width, 3), 255, dtype=np.uint8)
     for r in range(n):
         img = as_display_image(images[r])
         panels = [
@@ -85,7 +138,7 @@ def segmentation_grid_array(images, masks, preds, ids=None, dice=None, threshold
             np.repeat((pred_b[r] * 255).astype(np.uint8)[..., None], 3, -1),
             overlay_array(img, true_b[r], pred_b[r]),
         ]
-        y0 = r * row_h + cap
+        y0 = header + r * row_h + cap
         for c, panel in enumerate(panels):
             big = np.kron(panel, np.ones((scale, scale, 1), dtype=np.uint8)) if scale > 1 else panel
             x0 = c * (w * scale + gap)
@@ -93,9 +146,14 @@ def segmentation_grid_array(images, masks, preds, ids=None, dice=None, threshold
     if caption:
         pil = Image.fromarray(canvas)
         draw = ImageDraw.Draw(pil)
+        column = w * scale
+        for c, label in enumerate(COLUMNS):
+            font, label = _fit(draw, label, size, column)
+            x = c * (column + gap) + (column - draw.textlength(label, font=font)) / 2
+            draw.text((x, header / 2), label, fill=(90, 90, 90), font=font, anchor="lm")
         for r in range(n):
-            y = r * row_h + 2
-            text = f"{ids[r]}  Dice {dice[r]:.3f}   (image | true mask | prediction | overlay)"
-            draw.text((2, y), text, fill=(0, 0, 0))
+            text = f"{ids[r]}   Dice {dice[r]:.3f}"
+            font, text = _fit(draw, text, size, width - 4)
+            draw.text((2, header + r * row_h + cap / 2), text, fill=(0, 0, 0), font=font, anchor="lm")
         canvas = np.asarray(pil).copy()
     return canvas

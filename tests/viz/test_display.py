@@ -183,9 +183,10 @@ def test_segmentation_grid_array_layout_and_colours():
     pred = np.zeros_like(mask)
     arr = segmentation_grid_array(image[None], mask[None], pred[None].astype("float32"), ids=["a"])
     assert arr.dtype == np.uint8
-    assert arr.shape == (16 + 128, 4 * 128 + 3 * 4, 3)
-    assert (arr[:16] < 128).any()  # caption text drawn
-    panel = lambda c: arr[16:, c * 132 : c * 132 + 128]  # noqa: E731
+    # 524 px wide -> 17 px captions (1/30 of the width) in 26 px strips: a column header, then the row's caption.
+    assert arr.shape == (26 + 26 + 128, 4 * 128 + 3 * 4, 3)
+    assert (arr[:52] < 128).any()  # caption text drawn
+    panel = lambda c: arr[52:, c * 132 : c * 132 + 128]  # noqa: E731
     np.testing.assert_array_equal(panel(1)[::4, ::4, 0] > 0, mask > 0)  # true mask panel, upscaled
     assert panel(2).max() == 0  # empty prediction
     ov = overlay_array(image, mask > 0, None)
@@ -195,6 +196,42 @@ def test_segmentation_grid_array_layout_and_colours():
     assert (ov[inside][:, 1] > ov[inside][:, 0]).all()  # green tint inside the true mask
     outside = mask == 0
     np.testing.assert_array_equal(ov[outside][:, 0], (image * 255).astype(np.uint8)[outside])  # untouched
+
+
+def _text_height(strip):
+    """Height in pixels of the dark text in a caption strip."""
+    rows = np.flatnonzero((strip.min(axis=-1) < 160).any(axis=1))
+    return 0 if rows.size == 0 else rows[-1] - rows[0] + 1
+
+
+@pytest.mark.parametrize("size", [32, 128, 256])
+def test_grid_captions_scale_with_the_image(size):
+    """Caption text stays a fixed fraction of the grid width, so it is legible when TensorBoard fits the grid
+    to its card (at 400 px wide a Dice caption is still >= 9 px tall)."""
+    from lung_keras.viz import segmentation_grid_array
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros((2, size, size), "float32")
+    mask[:, size // 4 : size // 2, size // 4 : size // 2] = 1
+    arr = segmentation_grid_array(rng.random((2, size, size)), mask, mask, ids=["MCUCXR_0001_0", "b"], dice=[0.9, 0.8])
+    width = arr.shape[1]
+    scale = max(1, -(-128 // size))
+    strip = (arr.shape[0] - 2 * size * scale) // 3  # header + two captions
+    header, caption = arr[:strip], arr[strip : 2 * strip]
+    for part in (header, caption):
+        assert _text_height(part) >= width / 55, (_text_height(part), width)  # digits/capitals ~ 0.7 em
+    assert _text_height(caption) * 400 / width >= 9
+
+
+def test_long_ids_shrink_to_fit_the_caption():
+    from lung_keras.viz import segmentation_grid_array
+
+    sid = "x" * 200
+    mask = np.zeros((1, 32, 32), "float32")
+    arr = segmentation_grid_array(np.zeros((1, 32, 32)), mask, mask, ids=[sid], dice=[1.0])
+    caption = arr[26:52]
+    assert (caption[:, -2:] > 200).all()  # the text stops before the right edge
+    assert _text_height(caption) >= 6  # shortened in the middle rather than shrunk to nothing
 
 
 def _outline_pixels(m):
