@@ -282,8 +282,59 @@ def _write_expansion(out, pairs, loaded, copies, policy, seed, progress, batch_s
 # Preview
 
 
+# Short names of transforms and parameters in the preview's captions.
+_SHORT_NAMES = {"RandomBrightnessContrast": "BrightCon", "ElasticTransform": "Elastic", "GaussNoise": "Noise",
+                "GaussianBlur": "Blur", "RandomGamma": "Gamma", "HorizontalFlip": "HFlip", "VerticalFlip": "VFlip",
+                "CoarseDropout": "Dropout"}
+_PARAM_NAMES = {"rotate": "rot", "angle": "rot", "scale_x": "sx", "scale_y": "sy", "shear_x": "shx",
+                "shear_y": "shy", "translate_x": "tx", "translate_y": "ty", "alpha": "a", "beta": "b",
+                "gamma": "g", "sigma": "s", "std": "std"}
+_SKIPPED_PARAMS = {"apply", "transform", "matrix", "kernel", "ksize", "mean", "noise"}
+
+
+def _number(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def describe_draw(params):
+    """One line per applied transform of a draw's sampled parameters, e.g. ``"Affine rot=3.48 sx=0.99"``.
+
+    `params` is what the manifest records (`_sample_params` with `_name_steps`); steps whose `apply` is false
+    are left out, arrays are left out; nothing applied reads ``"identity"``.
+    """
+    steps = params.get("steps") if isinstance(params, dict) else None
+    if isinstance(params, dict) and params.get("apply") is False:
+        return "identity"
+    if steps is None:
+        steps = [params] if isinstance(params, dict) else []
+    lines = []
+    for step in steps:
+        if not isinstance(step, dict) or step.get("apply") is False:
+            continue
+        if isinstance(step.get("steps"), list):  # a nested container
+            inner = describe_draw(step)
+            if inner != "identity":
+                lines.extend(inner.splitlines())
+            continue
+        name = str(step.get("transform", "step"))
+        keys = [k for k in step if k not in _SKIPPED_PARAMS and isinstance(step[k], (int, float))
+                and not isinstance(step[k], bool)]
+        order = list(_PARAM_NAMES)
+        keys.sort(key=lambda k: order.index(k) if k in order else len(order))
+        values = [f"{_PARAM_NAMES.get(k, k)}={_number(step[k])}" for k in keys]
+        head = _SHORT_NAMES.get(name, name)
+        # At most two values per line, so captions stay within their column.
+        chunks = [values[i : i + 2] for i in range(0, len(values), 2)] or [[]]
+        lines.append(" ".join([head, *chunks[0]]))
+        lines.extend("  " + " ".join(chunk) for chunk in chunks[1:])
+    return "\n".join(lines) or "identity"
+
+
 def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0, binarize_threshold=None):
     """Save a grid PNG: one row per sample, its original then `num_draws` draws, mask contours on each.
+
+    Columns are titled ("original" with the sample id, "draw k"), and under each draw are the parameters
+    sampled for it (`describe_draw`: one line per applied transform).
 
     Args:
         policy: a `lung_keras.augment.Compose` (or one layer) or a policy file path.
@@ -322,22 +373,28 @@ def preview(policy, data_dir, out_png, num_samples=4, num_draws=6, seed=0, binar
         for group in groups:
             images = np.stack([loaded[i][0] for i in group])
             masks = np.stack([loaded[i][1] for i in group])
-            out_images, out_masks, _ = apply_policy(policy, images, masks, generator)
+            out_images, out_masks, transformation = apply_policy(policy, images, masks, generator)
             for j, i in enumerate(group):
-                draws[i][d] = (_as_uint8(out_images[j]), _as_uint8(out_masks[j]))
+                params = _name_steps(_sample_params(transformation, j, len(group)), policy)
+                draws[i][d] = (_as_uint8(out_images[j]), _as_uint8(out_masks[j]), describe_draw(params))
     rows, cols = len(loaded), num_draws + 1
-    fig = Figure(figsize=(1.9 * cols, 1.9 * rows), dpi=100)
+    lines = max(len(text.splitlines()) for row in draws for _, _, text in row)
+    cell = 2.2
+    fig = Figure(figsize=(cell * cols, (cell + 0.35 + 0.14 * lines) * rows), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
     for r, (image, mask) in enumerate(loaded):
         overlay_contours(axes[r][0], image, mask, fill_alpha=0.0, linewidth=1.0)
-        axes[r][0].set_title(pairs[chosen[r]][0], fontsize=6)
+        axes[r][0].set_title(f"original\n{pairs[chosen[r]][0]}", fontsize=9)
         for d in range(num_draws):
-            aug_image, aug_mask = draws[r][d]
-            overlay_contours(axes[r][d + 1], aug_image, aug_mask, fill_alpha=0.0, linewidth=1.0)
-            if r == 0:
-                axes[r][d + 1].set_title(f"draw {d + 1}", fontsize=6)
-    fig.tight_layout(pad=0.3)
+            aug_image, aug_mask, text = draws[r][d]
+            ax = axes[r][d + 1]
+            overlay_contours(ax, aug_image, aug_mask, fill_alpha=0.0, linewidth=1.0)
+            ax.set_title(f"draw {d + 1}", fontsize=9)
+            # The parameters sampled for this draw, under it (axis_off hides xlabel, so a text box).
+            ax.text(0.5, -0.03, text, transform=ax.transAxes, ha="center", va="top", fontsize=7,
+                    family="monospace", linespacing=1.1)
+    fig.tight_layout(pad=0.4, h_pad=0.5)
     out_png = pathlib.Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_png) as tmp:
