@@ -13,6 +13,33 @@ from lung_keras.viz._figure import save_figure
 
 _METRIC_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "dice": "Dice"}
 
+#: Line style of each split, shared by `plot_history` and `plot_histories`: validation solid (what
+#: checkpoint selection reads), training dashed.
+SPLIT_STYLES = {"train": "--", "val": "-"}
+BEST_MARKER = dict(marker="*", markersize=12, markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
+
+
+def _best_mode(key):
+    return "min" if "loss" in key else "max"
+
+
+def best_epoch(values, key):
+    """0-based index of the best value of a validation curve (`min` for losses, else `max`); None if all NaN."""
+    values = np.asarray(values, dtype="float64")
+    if values.size == 0 or np.isnan(values).all():
+        return None
+    return int(np.nanargmin(values) if _best_mode(key) == "min" else np.nanargmax(values))
+
+
+def _monitor_key(hist, best):
+    """The validation key the best epoch is read from, or None (absent, or `best=None`)."""
+    if best is None:
+        return None
+    key = best if best.startswith("val_") else f"val_{best}"
+    if key in hist:
+        return key
+    return "val_loss" if best == "val_dice" and "val_loss" in hist else None
+
 
 def load_history(history_or_csv):
     """Returns a training history as `{name: np.ndarray}` (one value per epoch).
@@ -76,8 +103,13 @@ def plot_history(
     path=None,
     title=None,
     dpi=100,
+    best="val_dice",
 ):
     """Plots train vs validation curves, one panel per metric present.
+
+    Training is dashed, validation solid (as in `plot_histories`). The best epoch of
+    the `best` validation curve (the checkpoint `lung-keras train` keeps) is marked:
+    a dotted vertical line on every panel and a star on that curve.
 
     Args:
         history_or_csv: a `keras.callbacks.History`, a dict of per-epoch lists
@@ -89,6 +121,8 @@ def plot_history(
         path: if given, the figure is saved there (PNG by suffix).
         title: optional figure title.
         dpi: figure resolution.
+        best: validation metric whose best epoch is marked (highest, or lowest for a
+            loss); `"val_dice"` falls back to `"val_loss"` when absent; None marks nothing.
 
     Returns:
         The `matplotlib.figure.Figure` (Agg canvas, works headless).
@@ -115,11 +149,19 @@ def plot_history(
     n = len(present)
     fig = new_figure(figsize=(4.2 * n, 3.4), dpi=dpi)
     axes = fig.subplots(1, n, squeeze=False)[0]
+    monitor = _monitor_key(hist, best)
+    best_i = best_epoch(hist[monitor], monitor) if monitor else None
     for ax, (metric, key) in zip(axes, present):
-        for split_key, label, style in ((key, "train", "-"), (f"val_{key}", "val", "--")):
+        for split_key, split in ((key, "train"), (f"val_{key}", "val")):
             if split_key in hist:
                 y = hist[split_key]
-                ax.plot(_epochs(hist, len(y)), y, style, marker="o", markersize=3, label=label)
+                ax.plot(_epochs(hist, len(y)), y, SPLIT_STYLES[split], marker="o", markersize=3, label=split)
+        if best_i is not None:
+            x_best = _epochs(hist, len(hist[monitor]))[best_i]
+            ax.axvline(x_best, color="0.4", linestyle=":", linewidth=1.0,
+                       label=f"best epoch {x_best:.0f} ({monitor} {hist[monitor][best_i]:.3f})")
+            if f"val_{key}" == monitor:
+                ax.plot([x_best], [hist[monitor][best_i]], color="C1", **BEST_MARKER)
         ax.set_title(_label(metric))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -149,8 +191,12 @@ def plot_histories(
     splits=("train", "val"),
     band="std",
     dpi=100,
+    best="val_dice",
 ):
     """Overlays the curves of several arms, e.g. baseline vs augmented.
+
+    Training is dashed, validation solid (as in `plot_history`); each arm's best
+    epoch of its (seed-mean) `best` validation curve is starred in its colour.
 
     Args:
         histories: `{arm_name: history}` or `{arm_name: [history, ...]}` (one
@@ -165,6 +211,8 @@ def plot_histories(
             different length (early stopping) are averaged over the seeds that
             reached each epoch.
         dpi: figure resolution.
+        best: validation metric whose best epoch is starred per arm (highest, or
+            lowest for a loss); None marks nothing.
 
     Returns:
         The `matplotlib.figure.Figure`.
@@ -199,7 +247,7 @@ def plot_histories(
         for ci, (arm, hs) in enumerate(arms.items()):
             color = colors[ci % len(colors)]
             for split in splits:
-                curves = []
+                curves, val_key = [], None
                 for h in hs:
                     key = _resolve_metric(h, metric)
                     if key is None:
@@ -207,15 +255,19 @@ def plot_histories(
                     k = key if split == "train" else f"val_{key}"
                     if k in h:
                         curves.append(h[k])
+                        val_key = f"val_{key}"
                 if not curves:
                     continue
                 y = _stack(curves)
                 with np.errstate(all="ignore"):
                     mean = np.nanmean(y, axis=0)
                 x = np.arange(1, y.shape[1] + 1)
-                style = "-" if split == "val" else "--"
                 label = f"{arm} {split}" + (f" (n={len(curves)})" if len(curves) > 1 else "")
-                ax.plot(x, mean, style, color=color, label=label)
+                ax.plot(x, mean, SPLIT_STYLES[split], color=color, label=label)
+                if split == "val" and _monitor_key(hs[0], best) == val_key:
+                    i = best_epoch(mean, val_key)
+                    if i is not None:
+                        ax.plot([x[i]], [mean[i]], color=color, label=f"{arm} best: epoch {x[i]}", **BEST_MARKER)
                 if band is not None and len(curves) > 1:
                     with np.errstate(all="ignore"), warnings.catch_warnings():
                         warnings.simplefilter("ignore", RuntimeWarning)

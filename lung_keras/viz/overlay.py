@@ -3,12 +3,21 @@
 import numpy as np
 from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from lung_keras.viz._arrays import as_binary_mask
 from lung_keras.viz._arrays import as_display_image
 
 #: Colours used by default: ground truth green, prediction red, then others.
 DEFAULT_COLORS = ("#00d000", "#ff2020", "#2080ff", "#ffb000", "#c040ff")
+
+
+def overlap_color(first, second, fill_alpha, background=0.5):
+    """RGB colour of a pixel under both fills (first, then second, each at `fill_alpha`) on a mid-grey image."""
+    rgb = np.full(3, float(background))
+    for color in (first, second):
+        rgb = (1 - fill_alpha) * rgb + fill_alpha * np.asarray(to_rgba(color)[:3])
+    return tuple(rgb)
 
 
 def overlay_contours(
@@ -21,6 +30,7 @@ def overlay_contours(
     fill_alpha=0.25,
     linewidth=1.5,
     legend=True,
+    overlap_label="overlap",
 ):
     """Draws `image` in grey (or RGB) with each mask's outline and a light fill.
 
@@ -38,6 +48,9 @@ def overlay_contours(
         fill_alpha: opacity of the fill (0 draws outlines only).
         linewidth: outline width.
         legend: draw a legend when `labels` is given.
+        overlap_label: legend label of the colour where the first two masks' fills
+            overlap (e.g. truth and prediction agree); shown when they do overlap
+            and `fill_alpha > 0`; None leaves it out.
 
     Returns:
         `ax`.
@@ -67,6 +80,11 @@ def overlay_contours(
         if labels is not None:
             handles.append(Line2D([0], [0], color=rgba, lw=linewidth * 1.5, label=str(labels[i])))
     if labels is not None and legend:
+        if overlap_label is not None and fill_alpha > 0 and len(masks) >= 2:
+            first, second = (as_binary_mask(m, threshold) for m in masks[:2])
+            if (first & second).any():
+                handles.append(Patch(facecolor=overlap_color(colors[0], colors[1], fill_alpha),
+                                      edgecolor="none", label=str(overlap_label)))
         ax.legend(handles=handles, loc="lower right", fontsize="x-small", framealpha=0.6)
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)

@@ -85,11 +85,33 @@ def test_display_tutorial_style_panels_and_overlay(tmp_path):
     np.testing.assert_array_equal(_shown(axes[2]), pred[..., 0] >= 0.5)
     # overlay: image + one fill per mask, an outline per mask, legend true/pred
     assert len(axes[3].get_images()) == 3
-    assert [t.get_text() for t in axes[3].get_legend().get_texts()] == ["true", "pred"]
+    assert [t.get_text() for t in axes[3].get_legend().get_texts()] == ["true", "pred", "overlap"]
     png = np.asarray(Image.open(path).convert("RGB")).astype(int)
     # green and red outlines are visible in the saved file
     assert ((png[..., 1] > 150) & (png[..., 0] < 80)).sum() > 20
     assert ((png[..., 0] > 200) & (png[..., 1] < 80)).sum() > 20
+
+
+def test_overlap_colour_has_a_legend_entry_only_when_masks_overlap():
+    from matplotlib.colors import to_rgb
+
+    from lung_keras.viz.overlay import DEFAULT_COLORS
+    from lung_keras.viz.overlay import overlap_color
+
+    image, mask = _sample()
+    fig = display([image, mask, np.roll(mask, 2, axis=1)])
+    legend = fig.get_axes()[3].get_legend()
+    patch = legend.get_patches()[-1]
+    # 0.5 grey, then green #00d000 = (0, .816, 0) at 0.25, then red #ff2020 = (1, .125, .125) at 0.25:
+    # R (.5*.75 + 0)*.75 + .25 = .531; G (.5*.75 + .25*.816)*.75 + .25*.125 = .466; B .375*.75 + .031 = .313
+    expected = overlap_color(DEFAULT_COLORS[0], DEFAULT_COLORS[1], 0.25)
+    np.testing.assert_allclose(to_rgb(patch.get_facecolor()), expected, atol=1e-6)
+    np.testing.assert_allclose(expected, [0.531, 0.466, 0.313], atol=1e-3)
+    disjoint = np.zeros_like(mask)
+    disjoint[:3, :3] = 1
+    assert mask[:3, :3].sum() == 0
+    labels = [t.get_text() for t in display([image, mask, disjoint]).get_axes()[3].get_legend().get_texts()]
+    assert labels == ["true", "pred"]
 
 
 def test_display_without_overlay_and_custom_titles_and_rgb_image():

@@ -114,3 +114,41 @@ def test_plot_histories_unequal_lengths_and_bad_band():
     np.testing.assert_allclose(fig.get_axes()[0].get_lines()[0].get_ydata(), [0.9, 0.5, 0.2])
     with pytest.raises(ValueError, match="band"):
         plot_histories({"a": HIST}, band="iqr")
+
+
+def test_train_dashed_val_solid_in_both_plots():
+    single = {line.get_label(): line.get_linestyle() for line in plot_history(HIST, best=None).get_axes()[2].get_lines()}
+    arms = {line.get_label(): line.get_linestyle()
+            for line in plot_histories({"a": HIST}, best=None).get_axes()[2].get_lines()}
+    assert single == {"train": "--", "val": "-"}
+    assert arms == {"a train": "--", "a val": "-"}
+
+
+def test_plot_history_marks_the_best_validation_epoch():
+    hist = dict(HIST, val_dice=[0.35, 0.81, 0.78])  # best val Dice at epoch 2 (1-based), not the last
+    axes = plot_history(hist).get_axes()
+    for ax in axes:  # a dotted line at epoch 2 on every panel, its legend naming the epoch and value
+        (vline,) = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        np.testing.assert_allclose(vline.get_xdata(), [2, 2])
+        assert vline.get_label() == "best epoch 2 (val_dice 0.810)"
+        assert "best epoch 2 (val_dice 0.810)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    stars = [line for ax in axes for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1  # on the Dice panel only, on the validation curve
+    assert stars[0] in axes[2].get_lines()
+    np.testing.assert_allclose(stars[0].get_xydata(), [[2, 0.81]])
+    # Without val_dice the lowest validation loss is the best epoch; best=None marks nothing.
+    no_dice = {k: v for k, v in HIST.items() if "dice" not in k}
+    (loss_star,) = [line for line in plot_history(no_dice).get_axes()[0].get_lines() if line.get_marker() == "*"]
+    np.testing.assert_allclose(loss_star.get_xydata(), [[3, 0.4]])
+    assert not [line for ax in plot_history(hist, best=None).get_axes() for line in ax.get_lines()
+                if line.get_linestyle() == ":" or line.get_marker() == "*"]
+
+
+def test_plot_histories_stars_each_arms_best_mean_epoch():
+    s1 = {"val_dice": [0.5, 0.9, 0.7], "dice": [0.6, 0.8, 0.9]}
+    s2 = {"val_dice": [0.7, 0.7, 0.8], "dice": [0.6, 0.8, 0.9]}  # mean val Dice 0.6, 0.8, 0.75 -> epoch 2
+    (ax,) = plot_histories({"baseline": [s1, s2], "augmented": HIST}, metrics=("dice",)).get_axes()
+    stars = {line.get_label(): line.get_xydata().tolist() for line in ax.get_lines() if line.get_marker() == "*"}
+    assert stars == {"baseline best: epoch 2": [[2, 0.8]], "augmented best: epoch 3": [[3, 0.78]]}
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert colours["baseline best: epoch 2"] == colours["baseline val (n=2)"]
