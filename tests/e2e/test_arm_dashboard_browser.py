@@ -220,8 +220,21 @@ def test_arm_view_lists_every_test_image_sorted_by_the_arm_difference(tensorboar
     Select(browser.find_element(By.ID, "arm-sort")).select_by_value("loss")
     assert _rows(browser, len(ids))[0][0] in _top_ids({i: -d for i, d in diff.items()})
     Select(browser.find_element(By.ID, "arm-sort")).select_by_value("abs")
-    _rows(browser, len(ids))
+    rows = _rows(browser, len(ids))
     _detail_drawn(browser)
+    # The table as CSV, in the order shown, with the seed-averaged Dice.
+    import csv
+    import io
+    from urllib.parse import unquote
+
+    href = browser.find_element(By.ID, "arm-csv").get_attribute("href")
+    table = list(csv.DictReader(io.StringIO(unquote(href.split(",", 1)[1]))))
+    assert [r["id"] for r in table] == [r[0] for r in rows]
+    for r in table:
+        assert (r["tag"], r["seeds"], r["runs_a"], r["runs_b"]) == ("test/abnormal", "mean", "2", "2")
+        assert r["arm_a"].endswith(ARM_A) and r["arm_b"].endswith(ARM_B)
+        assert float(r["dice_a"]) == pytest.approx(dice_a[r["id"]], abs=1e-6)
+        assert float(r["delta_b_minus_a"]) == pytest.approx(diff[r["id"]], abs=1e-6)
     _screenshot(browser, "segmentation_arms.png")
 
 

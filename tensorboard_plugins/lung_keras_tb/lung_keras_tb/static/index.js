@@ -1235,6 +1235,7 @@ function buildArmView() {
   ui.armSort = el('select', {id: 'arm-sort'});
   fillSelect(ui.armSort, ARM_SORTS, arm.sort);
   ui.armLink = el('a', {id: 'arm-link', target: '_top'});
+  ui.armCsv = el('a', {id: 'arm-csv', text: 'Download CSV', download: 'arms.csv', href: '#'});
   ui.armStatus = el('div', {id: 'arm-status', text: 'Loading\u2026'});
   ui.armRows = el('tbody');
   const head = el('tr', {}, [
@@ -1251,6 +1252,7 @@ function buildArmView() {
     labelled('Arm B', ui.armB),
     labelled('Dice', ui.armSeed),
     labelled('Sort', ui.armSort),
+    labelled('Table', ui.armCsv),
     labelled('Link to this view', ui.armLink),
   ]);
   ui.armTag.addEventListener('change', () => {
@@ -1432,6 +1434,13 @@ function renderArmTable() {
   const rows = sortArmRows(data.rows);
   if (!rows.some((r) => r.id === arm.image)) arm.image = rows.length ? rows[0].id : null;
   ui.armRows.replaceChildren(...rows.map(buildArmRow));
+  const header = ['id', 'tag', 'arm_a', 'arm_b', 'seeds', 'dice_a', 'dice_b', 'delta_b_minus_a', 'runs_a', 'runs_b'];
+  const lines = rows.map((r) => [r.id, data.tag, data.a.arm, data.b.arm, data.seed === 'mean' ? 'mean' : `seed ${data.seed}`,
+                                 csvNumber(r.dice_a), csvNumber(r.dice_b), csvNumber(r.delta), r.n_a, r.n_b]);
+  const csv = [header, ...lines].map((cells) => cells.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  ui.armCsv.setAttribute('href', 'data:text/csv;charset=utf-8,' + encodeURIComponent(csv));
+  const safe = (x) => String(x).replace(/[^A-Za-z0-9_.-]+/g, '_').slice(-40);
+  ui.armCsv.setAttribute('download', `dice_${safe(data.a.arm)}_vs_${safe(data.b.arm)}_${safe(data.tag)}.csv`);
   const deltas = rows.map((r) => r.delta).filter((d) => d !== null);
   const mean = deltas.length ? deltas.reduce((s, d) => s + d, 0) / deltas.length : null;
   const better = deltas.filter((d) => d > 0).length;
