@@ -31,6 +31,7 @@ ODD_RUN = "odd <b>run</b> & <i>co</i>"
 ODD_SAMPLE = '<img src=x onerror="window.__xss=1">'
 FORMULA_SAMPLE = '=HYPERLINK("http://x","y")'
 TIMEOUT = 45
+LONG_RUN = "train=all-healthy-only/augmented-with-a-rather-long-policy-name-seed0/logs/display"
 
 
 def _require_browser():
@@ -62,6 +63,7 @@ def tensorboard(segmentation_logs, tmp_path_factory):
     src, result = segmentation_logs
     logdir = tmp_path_factory.mktemp("e2e_logs")
     shutil.copytree(src, logdir, dirs_exist_ok=True)
+    shutil.copytree(src / "augmented", logdir / LONG_RUN)  # a long run name, as compare's runs have
     rng = np.random.default_rng(0)
     with summary.SegmentationWriter(logdir / ODD_RUN) as w:
         w.write(0, rng.random((3, 32, 32)), rng.random((3, 32, 32)) > 0.5, rng.random((3, 32, 32)),
@@ -83,7 +85,7 @@ def tensorboard(segmentation_logs, tmp_path_factory):
             try:
                 listing = _fetch_json(url + "/data/plugins_listing")
                 runs = _fetch_json(url + f"/data/plugin/{metadata.PLUGIN_NAME}/runs")["runs"]
-                if listing.get(metadata.PLUGIN_NAME, {}).get("enabled") and len(runs) == 3:
+                if listing.get(metadata.PLUGIN_NAME, {}).get("enabled") and len(runs) == 4:
                     break
             except OSError:
                 pass
@@ -643,3 +645,22 @@ def test_new_controls_render_names_as_text(tensorboard, browser):
     assert browser.execute_script("return window.__xss === undefined")
     address = _parent_url(browser)
     assert "seg_image=" in address and "<" not in address
+
+
+def test_long_run_names_do_not_widen_the_comparison(tensorboard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, result, _ = tensorboard
+    _open(browser, url, "baseline")
+    Select(browser.find_element(By.ID, "seg-compare")).select_by_value(LONG_RUN)
+    _wait(browser, lambda d: f"B: {LONG_RUN}" in d.find_element(By.ID, "seg-status").text, "comparison")
+    cards = _wait_drawn(browser)
+    assert len(cards) == len(result["ids"])
+    for card in cards:
+        assert card.size["width"] <= 420
+        label = card.find_elements(By.CSS_SELECTOR, ".seg-run-name")[1]
+        assert label.get_attribute("title") == f"B: {LONG_RUN}"  # the full name on hover
+        clipped = browser.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", label)
+        assert clipped and label.size["width"] <= 192
+    _screenshot(browser, "segmentation_dashboard_compare_long_names.png")
