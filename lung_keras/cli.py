@@ -96,6 +96,11 @@ def _load_backend(args):
     with _startup_lines_hidden():
         import keras
 
+        if getattr(args, "strategy", "none") != "none":
+            # A strategy configures TensorFlow's devices and collectives, which must come before first use.
+            from lung_keras.distribute import make_distribution
+
+            make_distribution(args.strategy)
         keras.ops.convert_to_tensor(0.0)  # the backend's device set-up logs on first use
 
 

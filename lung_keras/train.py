@@ -479,6 +479,8 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
             callbacks.append(display)
         callbacks += list(extra_callbacks)
 
+        if distribution.name == "multiworker":
+            _build_for_multiworker(model, store.arrays(splits.train[: config.batch_size]))
         if state.epoch:
             model.build((None, *config.size, store.channels))
             getattr(state, "restore_from", state).restore(model)
@@ -499,7 +501,9 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
     predictions = best.predict(x_test, batch_size=config.batch_size, verbose=0)
     dice, iou, acc = score_predictions(y_test, predictions)
     hist = state.history()
-    dashboard = _log_test_predictions(run_dir, splits.test, x_test, y_test, predictions, dice, hist, config)
+    dashboard = None
+    if distribution.is_chief:  # the shared test images live beside the chief's run folder
+        dashboard = _log_test_predictions(run_dir, splits.test, x_test, y_test, predictions, dice, hist, config)
     val_dice = hist.get("val_dice", [])
     times = hist.get("time", [])
     first_95 = next((t for v, t in zip(val_dice, times) if v >= 0.95), None)
@@ -539,6 +543,36 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         )
     return {"run_dir": run_dir, "metrics": metrics, "history": hist, "model": best, "splits": splits,
             "dashboard": dashboard}
+
+
+def _build_for_multiworker(model, example_batch):
+    """Build `model` (weights, optimizer, metrics) from a local batch before `fit` under MultiWorkerMirroredStrategy.
+
+    Keras 3's TensorFlow trainer builds a model at the start of `fit` by reducing the first *distributed* batch
+    (`strategy.reduce` in `_maybe_symbolic_build`), which MultiWorkerMirroredStrategy cannot do eagerly: `fit`
+    fails with "Attempt to convert a value (PerReplica ...)" (keras-team/keras#20585, open). So the model is built
+    here inside the strategy's scope, and its recorded strategy is cleared: `fit`, which runs inside the same scope,
+    finds the strategy through `tf.distribute.get_strategy()` and distributes data and steps exactly as before.
+    """
+    model._symbolic_build(data_batch=example_batch)  # noqa: SLF001 (no public way; see the docstring)
+    model._distribute_strategy = None  # noqa: SLF001
+    # Second bug: across workers Keras reduces each step's logs with `strategy.reduce("MEAN", v, axis=0)`, which
+    # fails on the scalar logs every model returns ("Invalid reduction dimension 0 for input with 0 dimensions").
+    # The steps below return each log as a one-element vector, which that reduction turns back into the scalar.
+    # The class keeps its name and module, so nothing saved differs.
+    original = type(model)
+
+    def vector_logs(step):
+        def wrapped(self, data):
+            import keras
+
+            return {k: keras.ops.reshape(v, (1,)) for k, v in step(self, data).items()}
+
+        return wrapped
+
+    model.__class__ = type(original.__name__, (original,), {
+        "__module__": original.__module__, "__qualname__": original.__qualname__,
+        "train_step": vector_logs(original.train_step), "test_step": vector_logs(original.test_step)})
 
 
 def _stream(store, samples, config, shuffle=False, repeat=1, multiple=1):
