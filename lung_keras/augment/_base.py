@@ -1,21 +1,30 @@
 """Base classes shared by the augmentation layers (private; use the public layers).
 
-Life of one call `layer(data, training=True)`:
+Life of one call `layer(data)`:
 
 1. `data` is a tensor `(H, W, C)` / `(B, H, W, C)` or a dict with `"images"` and
    optionally `"segmentation_masks"` (same rank as the images, or without the
-   channel axis); other dict entries pass through untouched.
-2. `get_random_transformation(data, training, seed)` draws every random
+   channel axis) and `"labels"` (passed through); any other key raises.
+2. `training` follows Keras' preprocessing layers: called on its own with no
+   `training` argument the layer augments; `training=False` (or a model's
+   `predict` / `evaluate`) returns the input unchanged; inside a model it
+   follows the model (`fit` augments).
+3. `get_random_transformation(data, training, seed)` draws every random
    parameter once per sample (a dict of `(B, ...)` tensors; `"apply"` is the
    per-sample Bernoulli(`p`) draw). The same dict drives images and masks.
-3. `transform_images(images, transformation)` and
-   `transform_segmentation_masks(masks, transformation)` apply it; they are
-   pure (no randomness) and accept rank 3 or rank 4 inputs.
+4. `transform_images(images, transformation, training=True)` and
+   `transform_segmentation_masks(masks, transformation, training=True)` apply
+   it; they are pure (no randomness) and accept rank 3 or rank 4 inputs.
+
+Inside `tf.data.Dataset.map` on another backend (JAX), the call runs eagerly
+through `tf.py_function`, as Keras' own preprocessing layers also work there.
 
 Seeds: a layer owns a `keras.random.SeedGenerator(seed)`; two layers built with
 the same integer `seed` produce the same draws. `get_random_transformation`
 also takes an explicit `seed` (int or `SeedGenerator`).
 """
+
+import sys
 
 import keras
 from keras import ops
@@ -104,6 +113,10 @@ def _same_spatial(a, b):
     return True
 
 
+#: dict keys a layer reads: "images" and "segmentation_masks" are transformed, "labels" pass through.
+SUPPORTED_KEYS = ("images", "segmentation_masks", "labels")
+
+
 def _images_of(data):
     if isinstance(data, dict):
         if "images" not in data:
@@ -113,6 +126,18 @@ def _images_of(data):
             )
         return data["images"]
     return data
+
+
+def check_keys(data):
+    """Refuse dict entries a layer cannot transform (e.g. `bounding_boxes`) instead of passing them through."""
+    if not isinstance(data, dict):
+        return
+    for key in data:
+        if key not in SUPPORTED_KEYS:
+            raise ValueError(
+                f"Unsupported dict entry {key!r}: lung_keras.augment layers transform 'images' and "
+                f"'segmentation_masks' and pass 'labels' through. Received: key={key!r}"
+            )
 
 
 def _static_rank(x):
@@ -129,6 +154,7 @@ def check_inputs(data):
     less, dtype bool, integer or float. Run on every call, at inference too, so a wrong input never passes
     through unnoticed. Unknown ranks (symbolic tensors of unknown shape) are not checked.
     """
+    check_keys(data)
     images = _images_of(data)
     rank = _static_rank(images) if hasattr(images, "shape") else None
     if rank is not None and rank not in (3, 4):
@@ -150,6 +176,37 @@ def check_inputs(data):
     name = F._dtype_name(masks.dtype)
     if not ("int" in name or "float" in name or name == "bool"):
         raise ValueError(f"segmentation_masks must be bool, integer or floating point. Received: dtype={name}")
+
+
+def _in_foreign_tf_graph(data):
+    """Whether `data` are symbolic TensorFlow tensors (e.g. inside `tf.data.Dataset.map`) on another backend."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" not in sys.modules:
+        return False
+    import tensorflow as tf
+
+    leaves = keras.tree.flatten(data)
+    return bool(leaves) and isinstance(leaves[0], tf.Tensor) and not tf.executing_eagerly()
+
+
+def _call_through_py_function(layer, data, args, kwargs):
+    """Run `layer(data, *args, **kwargs)` eagerly on this backend from a TensorFlow graph (`tf.py_function`).
+
+    Keras' own preprocessing layers switch to TensorFlow ops inside `tf.data`; ours are written in
+    `keras.ops` of the configured backend, so the graph calls back into Python with the values.
+    Every output keeps the shape and dtype of its input.
+    """
+    import tensorflow as tf
+
+    leaves = keras.tree.flatten(data)
+
+    def run(*values):
+        out = layer(keras.tree.pack_sequence_as(data, [v.numpy() for v in values]), *args, **kwargs)
+        return [ops.convert_to_numpy(v) for v in keras.tree.flatten(out)]
+
+    outputs = tf.py_function(run, leaves, Tout=[leaf.dtype for leaf in leaves])
+    for out, leaf in zip(outputs, leaves):
+        out.set_shape(leaf.shape)
+    return keras.tree.pack_sequence_as(data, outputs)
 
 
 def batched_images(images):
@@ -258,17 +315,17 @@ class BaseAugmentation(keras.layers.Layer):
 
     # ------------------------------------------------------------------ applying
 
-    def transform_images(self, images, transformation):
-        """Apply `transformation` to images (rank 3 or 4, same dtype returned)."""
-        if transformation is None:
+    def transform_images(self, images, transformation, training=True):
+        """Apply `transformation` to images (rank 3 or 4, same dtype returned); identity unless `training`."""
+        if transformation is None or not training:
             return images
         images, unbatched = batched_images(images)
         out = self._transform_images(images, transformation)
         return out[0] if unbatched else out
 
-    def transform_segmentation_masks(self, masks, transformation):
-        """Apply `transformation` to masks (rank 3 or 4, dtype kept)."""
-        if transformation is None:
+    def transform_segmentation_masks(self, masks, transformation, training=True):
+        """Apply `transformation` to masks (rank 3 or 4, dtype kept); identity unless `training`."""
+        if transformation is None or not training:
             return masks
         masks, unbatched = batched_images(masks)
         out = self._transform_masks(masks, transformation)
@@ -282,7 +339,14 @@ class BaseAugmentation(keras.layers.Layer):
 
     # ---------------------------------------------------------------------- call
 
-    def call(self, data, training=None):
+    def __call__(self, data, *args, **kwargs):
+        if _in_foreign_tf_graph(data):
+            return _call_through_py_function(self, data, args, kwargs)
+        return super().__call__(data, *args, **kwargs)
+
+    def call(self, data, training=True):
+        # training=True by default, as Keras' preprocessing layers: called alone they augment; a model's
+        # predict/evaluate (training=False) and an explicit training=False return the input unchanged.
         check_inputs(data)
         if not training:
             return data

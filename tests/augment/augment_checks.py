@@ -12,7 +12,14 @@ import keras
 from keras import ops
 
 BACKEND = keras.backend.backend()
-requires_tf = pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data needs the TensorFlow backend")
+try:
+    import tensorflow  # noqa: F401
+
+    HAVE_TF = True
+except ImportError:
+    HAVE_TF = False
+requires_tf = pytest.mark.skipif(not HAVE_TF, reason="tf.data needs TensorFlow installed")
+requires_tf_backend = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow backend behaviour")
 
 H, W = 24, 20  # not square: catches swapped axes
 
@@ -115,14 +122,25 @@ def check_shapes_and_dtypes(factory):
 
 
 def check_inference_identity(factory):
+    """Keras' convention: training=False and a model's predict return the input; called alone the layer augments."""
     layer = factory(p=1.0, seed=3)
     data = batch()
-    for out in (layer(data), layer(data, training=False)):
-        np.testing.assert_array_equal(to_np(out["images"]), data["images"])
-        np.testing.assert_array_equal(to_np(out["segmentation_masks"]), data["segmentation_masks"])
+    out = layer(data, training=False)
+    np.testing.assert_array_equal(to_np(out["images"]), data["images"])
+    np.testing.assert_array_equal(to_np(out["segmentation_masks"]), data["segmentation_masks"])
+    assert not np.array_equal(to_np(layer(data)["images"]), data["images"])  # no training argument: augments
     assert layer.get_random_transformation(data, training=False) is None
     x = data["images"]
     assert layer.transform_images(x, None) is x
+    t = layer.get_random_transformation(data)
+    assert layer.transform_images(x, t, training=False) is x
+    assert layer.transform_segmentation_masks(data["segmentation_masks"], t, training=False) is data["segmentation_masks"]
+    inp = keras.Input((H, W, 1))
+    model = keras.Model(inp, factory(p=1.0, seed=3)(inp))
+    floats = smooth_image(dtype="float32")
+    np.testing.assert_array_equal(model.predict(floats, verbose=0), floats)
+    with pytest.raises(ValueError, match="Unsupported dict entry 'bounding_boxes'.*Received: key='bounding_boxes'"):
+        layer(dict(data, bounding_boxes=np.zeros((4, 1, 4), "float32")))
 
 
 def check_seeds(factory):
@@ -201,7 +219,7 @@ def check_tf_data(factory):
     layer = factory(p=1.0, seed=13)
     data = batch(n=4)
     ds = tf.data.Dataset.from_tensor_slices(data)
-    unbatched = list(ds.map(lambda d: layer(d, training=True)).take(2))
+    unbatched = list(ds.map(lambda d: layer(d)).take(2))  # augments with no training argument (Keras' default)
     assert unbatched[0]["images"].shape == (H, W, 1) and unbatched[0]["images"].dtype == tf.uint8
     batched = list(ds.batch(3).map(lambda d: layer(d, training=True)))  # last batch has 1 sample
     assert [b["images"].shape[0] for b in batched] == [3, 1]

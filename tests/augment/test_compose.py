@@ -271,7 +271,7 @@ def test_fast_warp_path_equals_gather_path(monkeypatch, dtype):
     assert not np.array_equal(fast_i, images)
 
 
-@C.requires_tf
+@C.requires_tf_backend
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_tensorflow_xla_transforms_equal_op_by_op(monkeypatch, dtype):
     # On TensorFlow a layer call runs its transforms as one XLA function (functional.run_transforms); with
@@ -310,7 +310,7 @@ def test_tensorflow_xla_transforms_equal_op_by_op(monkeypatch, dtype):
     assert not np.array_equal(xla_i, images)
 
 
-@C.requires_tf
+@C.requires_tf_backend
 def test_tensorflow_eager_calls_on_many_sizes_do_not_retrace(monkeypatch, caplog):
     # Offline expansion and previews call the layers eagerly on images of many sizes: the XLA functions
     # must generalize their trace (no "triggered tf.function retracing" warnings) and give the results

@@ -228,7 +228,7 @@ def _graph_ops(fn, spec):
     return {n.op for n in nodes}, xla_calls
 
 
-@C.requires_tf
+@C.requires_tf_backend
 def test_warp_on_tensorflow_runs_the_gather_path_as_an_xla_function():
     # Outside XLA, the auto method calls the gather path compiled as its own XLA function (faster than
     # ImageProjectiveTransformV3 on CPU); inside jit_compile=True it is traced inline. Same result either
@@ -250,7 +250,7 @@ def test_warp_on_tensorflow_runs_the_gather_path_as_an_xla_function():
     assert "ImageProjectiveTransformV3" in _graph_ops(explicit, spec)[0]
 
 
-@C.requires_tf
+@C.requires_tf_backend
 def test_tensorflow_without_xla_falls_back_to_its_warp_kernel(monkeypatch):
     # A TensorFlow build that cannot compile with XLA: the layers run op by op, the warp through
     # ImageProjectiveTransformV3, with the gather path's results (float32 within 1e-5, as the fast-path test).
@@ -272,7 +272,7 @@ def test_tensorflow_without_xla_falls_back_to_its_warp_kernel(monkeypatch):
     assert out["images"].shape == images.shape
 
 
-@C.requires_tf
+@C.requires_tf_backend
 def test_xla_probe_failure_warns_once_and_answers_false(monkeypatch):
     import tensorflow as tf
 
