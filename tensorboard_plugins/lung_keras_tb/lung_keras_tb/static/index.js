@@ -201,6 +201,7 @@ const CSS = `
   .seg-control > span { font-size: 11px; color: var(--fg2); text-transform: uppercase; letter-spacing: .03em; }
   .seg-row { display: flex; gap: 6px; align-items: center; }
   select, input[type=search], input[type=number], button { font-size: 13px; padding: 3px 4px; }
+  select { max-width: 360px; text-overflow: ellipsis; }
   input[type=number] { width: 70px; }
   input[type=range] { width: 110px; }
   #seg-step { width: 200px; }
