@@ -21,6 +21,11 @@
 // sparkline of the sample's logged Dice over the run's steps (./trend); "changed most" sorts by
 // |Dice(step) - Dice(from step)|. Colours follow TensorBoard's dark mode.
 //
+// One file, about 1,650 lines: TensorBoard loads a single ES module and this package has no build
+// step. Sections, in order: page and controls, theme, data, Dice at a threshold, gallery, CSV,
+// overlays (compose / paint / window-level, pure functions of pixels), enlarged view, arms view,
+// link state.
+//
 // Link format (the view's state lives in TensorBoard's URL hash, after the tab name;
 // lung_keras_tb/links.py writes the Arms format):
 //   http://<host>:<port>/#lung_segmentation&seg_view=arms&seg_tag=<tag>&seg_a=<arm A>
@@ -798,6 +803,7 @@ function renderGallery() {
   ui.csv.setAttribute('href', 'data:text/csv;charset=utf-8,' + encodeURIComponent(csvText(rows, data)));
   ui.csv.setAttribute('download', csvName(data));
   for (const card of cards) drawCard(card);
+  if (state.viewer) drawViewer(); // an auto-refresh shows the enlarged sample's new data too
   writeLinkState();
 }
 
