@@ -187,3 +187,15 @@ def test_eta_is_the_mean_run_time_times_the_runs_left(monkeypatch):
         "[2/3] b: test Dice 0.9200, 20s; elapsed 50s, ETA 25s",
         "[3/3] c: test Dice 0.9300, 45s; elapsed 1m35s, all runs done",
     ]
+
+
+@pytest.mark.parametrize("quiet, tty, expected", [(True, True, 0), (True, False, 0), (False, True, 1), (False, False, 2)])
+def test_keras_progress_bar_only_on_a_terminal(monkeypatch, quiet, tty, expected):
+    """Keras writes ANSI codes and carriage returns whenever verbose=1 on Linux, terminal or not; verbose=2
+    is one plain line per epoch."""
+    import argparse
+
+    from lung_keras import cli
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    assert cli._progress_verbosity(argparse.Namespace(quiet=quiet)) == expected
