@@ -246,11 +246,14 @@ def _add_scale_options(p):
     p.add_argument("--strategy", default="none", choices=["none", "mirrored", "multiworker", "data-parallel"],
                    help="several devices: mirrored (TensorFlow, all GPUs of this machine), multiworker (TensorFlow, "
                         "machines listed in TF_CONFIG), data-parallel (JAX); --batch-size is the global batch")
+    p.add_argument("--augment-in", default="model", choices=["model", "pipeline"],
+                   help="where the policy runs: in the model's train step (on the accelerator) or in the tf.data "
+                        "input pipeline (TensorFlow; on the CPU, beside the accelerator)")
 
 
 def _scale_kwargs(args):
     return {"data_cache": args.data_cache, "cache_dir": args.cache_dir, "workers": args.workers,
-            "strategy": args.strategy}
+            "strategy": args.strategy, "augment_in": args.augment_in}
 
 
 def _add_binarize_option(p):

@@ -156,6 +156,7 @@ class CompareConfig:
     cache_dir: str = None
     workers: int = None
     strategy: str = "none"
+    augment_in: str = "model"
     verbose: int = 1
 
     def __post_init__(self):
@@ -177,6 +178,8 @@ class CompareConfig:
             raise ValueError(f"`data_cache` must be one of {CACHES}. Received: data_cache={self.data_cache!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={self.strategy!r}")
+        if self.augment_in not in ("model", "pipeline"):
+            raise ValueError(f"`augment_in` must be 'model' or 'pipeline'. Received: augment_in={self.augment_in!r}")
         if self.resume and self.overwrite:
             raise ValueError("Pass either --resume or --overwrite, not both.")
         if self.arms and (self.ablate or self.policy):
@@ -297,6 +300,7 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
                     cache_dir=config.cache_dir,
                     workers=config.workers,
                     strategy=config.strategy,
+                    augment_in=config.augment_in,
                     verbose=0,
                 )
                 if arm_policy is not None:

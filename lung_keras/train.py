@@ -31,6 +31,8 @@ from lung_keras.saving import load_model
 
 LOSSES = ("bce_dice", "dice", "bce")
 SCHEDULES = ("constant", "cosine")
+#: Where augmentation runs: in the model's train step (on the accelerator, the default) or in the tf.data pipeline.
+AUGMENT_IN = ("model", "pipeline")
 
 
 @dataclasses.dataclass
@@ -65,6 +67,7 @@ class TrainConfig:
     cache_dir: str = None
     workers: int = None
     strategy: str = "none"
+    augment_in: str = "model"
     verbose: int = 1
 
     def __post_init__(self):
@@ -92,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"`data_cache` must be one of {CACHES}. Received: data_cache={self.data_cache!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={self.strategy!r}")
+        if self.augment_in not in AUGMENT_IN:
+            raise ValueError(f"`augment_in` must be one of {AUGMENT_IN}. Received: augment_in={self.augment_in!r}")
         if self.workers is not None and int(self.workers) < 1:
             raise ValueError(f"`workers` must be a positive integer or None. Received: workers={self.workers!r}")
 
@@ -434,7 +439,20 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
     if resume and (run_dir / "metrics.json").is_file() and (run_dir / "best.keras").is_file():
         return _finished_run(run_dir, name, splits, None, config)
 
-    if streaming or distribution.name == "data-parallel":
+    in_pipeline = policy is not None and config.augment_in == "pipeline"
+    if in_pipeline and keras.backend.backend() != "tensorflow":
+        raise ValueError("augment_in='pipeline' augments in a tf.data pipeline and needs KERAS_BACKEND=tensorflow; "
+                         "use augment_in='model' (the default) on other backends.")
+    if in_pipeline:
+        def augment(images, masks):
+            out = policy({"images": images, "segmentation_masks": masks}, training=True)
+            return out["images"], out["segmentation_masks"]
+
+        train_data = store.tf_dataset(splits.train, config.batch_size, shuffle=True, seed=config.seed, repeat=reps,
+                                      map_fn=augment)
+        val_data = _stream(store, splits.val, config) if streaming else store.arrays(splits.val)
+        fit_args = {}
+    elif streaming or distribution.name == "data-parallel":
         # A data-parallel mesh needs batches divisible by its devices: a short last batch is topped up with
         # the epoch's first rows (so up to replicas - 1 validation images count twice; see the README).
         multiple = distribution.replicas if distribution.name == "data-parallel" else 1
@@ -452,7 +470,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         net = unet((*config.size, store.channels), config.base_filters, config.depth, momentum=config.momentum,
                    normalization=config.normalization, synchronized=distribution.synchronized_batchnorm)
         model = net
-        if policy is not None:
+        if policy is not None and not in_pipeline:
             from lung_keras.augment import AugmentedModel
 
             model = AugmentedModel(net, policy)

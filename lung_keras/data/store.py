@@ -239,7 +239,8 @@ class ArrayStore:
 
         Rows are read per batch in parallel (`num_parallel_calls=AUTOTUNE`) and prefetched; a seeded shuffle of
         the row order is redrawn every epoch. `repeat` repeats the rows that many times per epoch (small sets);
-        `map_fn(images, masks)` runs on every batch (e.g. augmentation in the pipeline).
+        `map_fn(images, masks)` runs on every batch, one batch after the other (e.g. augmentation in the pipeline:
+        its seeded draws then come in the same order every run).
         """
         import tensorflow as tf
 
@@ -259,8 +260,8 @@ class ArrayStore:
         if shuffle:
             ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if map_fn is not None:
-            ds = ds.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if map_fn is not None:  # one batch at a time: a seeded augmentation draws in a reproducible order
+            ds = ds.map(map_fn)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def py_dataset(self, samples=None, batch_size=8, shuffle=False, seed=0, repeat=1, drop_remainder=False,
