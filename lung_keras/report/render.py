@@ -1,39 +1,35 @@
-"""Renders the results dict to `report.md` and a self-contained `report.html`."""
+"""Renders a `ComparisonResult` to `report.md` and a self-contained `report.html`."""
 
 import base64
 import html
 import json
-import math
 import mimetypes
 import os
 
+from lung_keras.report.results import ComparisonResult
+from lung_keras.report.results import is_number
 from lung_keras.report.verdict import HELPED
 from lung_keras.report.verdict import HURT
 from lung_keras.report.verdict import NO_DIFFERENCE
-from lung_keras.report.verdict import comparisons
 from lung_keras.report.verdict import explain_verdict
 from lung_keras.report.verdict import verdict
 
 # ---------------------------------------------------------------- formatting
 
 
-def _num(v):
-    return v is not None and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def fmt(v, spec=".4f"):
-    """Formats a number from the dict; `n/a` for None / NaN."""
-    return format(v, spec) if _num(v) else "n/a"
+    """Formats a number of the results; `n/a` for an undefined one (None / NaN)."""
+    return format(v, spec) if is_number(v) else "n/a"
 
 
 def fmt_ci(ci, spec=".4f"):
-    if not ci or len(ci) != 2 or not all(_num(v) for v in ci):
+    if not ci or len(ci) != 2 or not all(is_number(v) for v in ci):
         return "n/a"
     return f"{format(ci[0], spec)} to {format(ci[1], spec)}"
 
 
 def fmt_p(p):
-    return format(p, ".3g") if _num(p) else "n/a"
+    return format(p, ".3g") if is_number(p) else "n/a"
 
 
 # ------------------------------------------------------------ document model
@@ -44,41 +40,25 @@ def fmt_p(p):
 def _arm_table(cond):
     header = ["Arm", "Mean Dice", "95% CI (over seeds)", "95% CI (over images)", "Seeds", "Images",
               "Per-seed mean Dice"]
-    rows = []
-    for arm, e in cond.get("arms", {}).items():
-        rows.append([
-            arm,
-            fmt(e.get("mean")),
-            fmt_ci(e.get("ci95")),
-            fmt_ci(e.get("ci95_images")),
-            str(e.get("n_seeds", len(e.get("per_seed_mean", [])))),
-            str(e.get("n_images", "n/a")),
-            ", ".join(fmt(v) for v in e.get("per_seed_mean", [])),
-        ])
+    rows = [[arm, fmt(e.mean), fmt_ci(e.ci95), fmt_ci(e.ci95_images), str(e.n_seeds), str(e.n_images),
+             ", ".join(fmt(v) for v in e.per_seed_mean)] for arm, e in cond.arms.items()]
     return ("table", header, rows)
+
+
+def _seed_text(p):
+    seed = p.seed_diff
+    return f"{fmt(seed.mean, '+.4f')} ({fmt_ci(seed.ci95, '+.4f')})" if seed else "n/a"
 
 
 def _paired_rows(cond, alpha, require_seed_ci):
     rows = []
-    holm = any(f"{k}_holm" in p for _, p in comparisons(cond) for k in ("wilcoxon_p", "bootstrap_p"))
-    for _, p in comparisons(cond):
-        seed = p.get("seed_diff") or {}
-        row = [
-            p.get("definition", f"{p.get('b')} - {p.get('a')}"),
-            fmt(p.get("mean_diff"), "+.4f"),
-            fmt_ci(p.get("ci95"), "+.4f"),
-            fmt(p.get("median_diff"), "+.4f"),
-            f"{p.get('n_better', 'n/a')} / {p.get('n_worse', 'n/a')} / {p.get('n_tied', 'n/a')}",
-            fmt_p(p.get("wilcoxon_p")),
-            fmt_p(p.get("bootstrap_p")),
-        ]
+    holm = any(p.holm for _, p in cond.all_comparisons())
+    for _, p in cond.all_comparisons():
+        row = [p.definition, fmt(p.mean_diff, "+.4f"), fmt_ci(p.ci95, "+.4f"), fmt(p.median_diff, "+.4f"),
+               f"{p.n_better} / {p.n_worse} / {p.n_tied}", fmt_p(p.wilcoxon_p), fmt_p(p.bootstrap_p)]
         if holm:
-            row.append(f"{fmt_p(p.get('wilcoxon_p_holm'))} / {fmt_p(p.get('bootstrap_p_holm'))}")
-        row += [
-            f"{fmt(seed.get('mean'), '+.4f')} ({fmt_ci(seed.get('ci95'), '+.4f')})" if seed else "n/a",
-            explain_verdict(p, alpha, require_seed_ci)[0],
-        ]
-        rows.append(row)
+            row.append(f"{fmt_p(p.holm_p('wilcoxon_p'))} / {fmt_p(p.holm_p('bootstrap_p'))}")
+        rows.append(row + [_seed_text(p), explain_verdict(p, alpha, require_seed_ci)[0]])
     header = ["Difference", "Mean", "95% CI (paired bootstrap)", "Median", "Better / worse / tied images",
               "Wilcoxon p", "Bootstrap p"]
     if holm:
@@ -89,24 +69,19 @@ def _paired_rows(cond, alpha, require_seed_ci):
 
 def _finding(cond, p, alpha, require_seed_ci):
     label, reason = explain_verdict(p, alpha, require_seed_ci)
-    words = verdict(p, alpha, require_seed_ci)
-    a, b = p.get("a", "baseline"), p.get("b", "augmented")
-    arms = cond.get("arms", {})
+    a, b, arms = p.a, p.b, cond.arms
     parts = []
     if a in arms and b in arms:
-        parts.append(
-            f"{b} {fmt(arms[b].get('mean'))} (95% CI {fmt_ci(arms[b].get('ci95'))}) vs "
-            f"{a} {fmt(arms[a].get('mean'))} (95% CI {fmt_ci(arms[a].get('ci95'))}) mean Dice"
-        )
+        parts.append(f"{b} {fmt(arms[b].mean)} (95% CI {fmt_ci(arms[b].ci95)}) vs "
+                     f"{a} {fmt(arms[a].mean)} (95% CI {fmt_ci(arms[a].ci95)}) mean Dice")
     parts.append(
-        f"{p.get('definition', f'{b} - {a}')} = {fmt(p.get('mean_diff'), '+.4f')} per image "
-        f"(95% CI {fmt_ci(p.get('ci95'), '+.4f')}, Wilcoxon p = {fmt_p(p.get('wilcoxon_p'))}, "
-        f"bootstrap p = {fmt_p(p.get('bootstrap_p'))}, n = {p.get('n', 'n/a')} images)"
+        f"{p.definition} = {fmt(p.mean_diff, '+.4f')} per image (95% CI {fmt_ci(p.ci95, '+.4f')}, "
+        f"Wilcoxon p = {fmt_p(p.wilcoxon_p)}, bootstrap p = {fmt_p(p.bootstrap_p)}, n = {p.n} images)"
     )
-    seed = p.get("seed_diff")
-    if seed:
-        parts.append(f"seed-level difference {fmt(seed.get('mean'), '+.4f')} (95% CI {fmt_ci(seed.get('ci95'), '+.4f')})")
-    text = f"{cond.get('name', 'condition')}: {words}. " + "; ".join(parts) + "."
+    if p.seed_diff:
+        parts.append(f"seed-level difference {fmt(p.seed_diff.mean, '+.4f')} "
+                     f"(95% CI {fmt_ci(p.seed_diff.ci95, '+.4f')})")
+    text = f"{cond.name}: {verdict(p, alpha, require_seed_ci)}. " + "; ".join(parts) + "."
     if label == NO_DIFFERENCE:
         text += f" No gain or loss is claimed: {reason}."
     return label, text
@@ -127,27 +102,19 @@ def _config_blocks(config):
     return blocks
 
 
-def _is_extra(cond):
-    return str(cond.get("test_set", "")).startswith("extra:")
-
-
 def _new_hospital_lead(conds, alpha, require_seed_ci):
     """One sentence per other-hospital test set: both arms' mean Dice with CIs and the verdict."""
     parts = []
     for cond in conds:
-        p = cond.get("paired")
-        if not _is_extra(cond) or not isinstance(p, dict):
+        p, arms = cond.paired, cond.arms
+        if not cond.is_extra or p.a not in arms or p.b not in arms:
             continue
-        arms = cond.get("arms", {})
-        a, b = p.get("a"), p.get("b")
-        if a not in arms or b not in arms:
-            continue
-        name = str(cond["test_set"]).split(":", 1)[1].strip()
+        a, b = arms[p.a], arms[p.b]
+        name = str(cond.test_set).split(":", 1)[1].strip()
         parts.append(
-            f"{name} ({p.get('n', 'n/a')} images, {cond.get('train', '')}): {b} {fmt(arms[b].get('mean'))} "
-            f"(95% CI over seeds {fmt_ci(arms[b].get('ci95'))}, seed SD {fmt(arms[b].get('sd'))}) vs {a} "
-            f"{fmt(arms[a].get('mean'))} ({fmt_ci(arms[a].get('ci95'))}, seed SD {fmt(arms[a].get('sd'))}); "
-            f"paired difference {fmt(p.get('mean_diff'), '+.4f')} ({fmt_ci(p.get('ci95'), '+.4f')}): "
+            f"{name} ({p.n} images, {cond.train}): {p.b} {fmt(b.mean)} (95% CI over seeds {fmt_ci(b.ci95)}, "
+            f"seed SD {fmt(b.sd)}) vs {p.a} {fmt(a.mean)} ({fmt_ci(a.ci95)}, seed SD {fmt(a.sd)}); "
+            f"paired difference {fmt(p.mean_diff, '+.4f')} ({fmt_ci(p.ci95, '+.4f')}): "
             f"{verdict(p, alpha, require_seed_ci)}"
         )
     if not parts:
@@ -156,18 +123,10 @@ def _new_hospital_lead(conds, alpha, require_seed_ci):
 
 
 def _transform_table(conds, alpha, require_seed_ci):
-    rows = []
-    for cond in conds:
-        for _, p in comparisons(cond):
-            if "label" not in p:
-                continue
-            rows.append([
-                str(p["label"]), str(cond.get("test_set", cond.get("name", ""))),
-                fmt(p.get("mean_diff"), "+.4f"), fmt_ci(p.get("ci95"), "+.4f"),
-                fmt_p(p.get("wilcoxon_p_holm", p.get("wilcoxon_p"))),
-                f"{p.get('n_better', 'n/a')} / {p.get('n_worse', 'n/a')}",
-                explain_verdict(p, alpha, require_seed_ci)[0],
-            ])
+    rows = [[str(p.label), str(cond.test_set), fmt(p.mean_diff, "+.4f"), fmt_ci(p.ci95, "+.4f"),
+             fmt_p(p.holm.get("wilcoxon_p", p.wilcoxon_p)), f"{p.n_better} / {p.n_worse}",
+             explain_verdict(p, alpha, require_seed_ci)[0]]
+            for cond in conds for _, p in cond.all_comparisons() if p.label is not None]
     if not rows:
         return None
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -177,38 +136,36 @@ def _transform_table(conds, alpha, require_seed_ci):
 
 
 def _postprocess_table(conds):
-    rows = []
-    for cond in conds:
-        post = cond.get("postprocessed") or {}
-        for arm, e in cond.get("arms", {}).items():
-            if arm in post:
-                rows.append([str(cond.get("name", "")), arm, fmt(e.get("mean")), fmt(post[arm].get("mean")),
-                             fmt_ci(post[arm].get("ci95"))])
+    rows = [[str(cond.name), arm, fmt(e.mean), fmt(cond.postprocessed[arm].mean),
+             fmt_ci(cond.postprocessed[arm].ci95)]
+            for cond in conds for arm, e in cond.arms.items() if arm in (cond.postprocessed or {})]
     if not rows:
         return None
     return ("table", ["Condition", "Arm", "Mean Dice", "With post-processing", "95% CI (over seeds)"], rows)
 
 
 def build_document(results, title="Original vs augmented training", alpha=0.05, require_seed_ci=True):
-    """The report as a list of blocks (shared by the Markdown and HTML renderers)."""
-    conds = results.get("conditions", [])
-    doc = [("h", 1, title)]
+    """The report as a list of blocks (shared by the Markdown and HTML renderers).
 
-    # Findings first, plainly.
-    doc.append(("h", 2, "Findings"))
+    `results` is a `ComparisonResult` or the dict of a `metrics.json` (read with `ComparisonResult.from_dict`,
+    so a missing field is a `ValueError` naming it).
+    """
+    results = ComparisonResult.from_dict(results)
+    # New-hospital results first: that is the question a user of a model trained on few images asks.
+    conds = sorted(results.conditions, key=lambda c: not c.is_extra)
+    doc = [("h", 1, title), ("h", 2, "Findings")]
     counts = {HELPED: 0, HURT: 0, NO_DIFFERENCE: 0}
     main, other = [], []
-    lead = _new_hospital_lead(conds, alpha, require_seed_ci)
+    lead = _new_hospital_lead(results.conditions, alpha, require_seed_ci)
     if lead:
         doc.append(("p", lead))
-    # New-hospital results first: that is the question a user of a model trained on few images asks.
-    for cond in sorted(conds, key=lambda c: not _is_extra(c)):
-        for key, p in comparisons(cond):
+    for cond in conds:
+        for key, p in cond.all_comparisons():
             label, text = _finding(cond, p, alpha, require_seed_ci)
-            if key == "paired" or key == "paired[0]":
+            if key == "paired":
                 counts[label] += 1
                 main.append(text)
-            elif "label" not in p:
+            elif p.label is None:
                 other.append(text)
     if main:
         doc.append(("p", (
@@ -224,11 +181,11 @@ def build_document(results, title="Original vs augmented training", alpha=0.05, 
     if other:
         doc.append(("h", 3, "Other comparisons (ablations)"))
         doc.append(("ul", other))
-    if results.get("notes"):
+    if results.notes:
         doc.append(("h", 3, "Notes"))
-        doc.append(("ul", [str(n) for n in results["notes"]]))
+        doc.append(("ul", [str(n) for n in results.notes]))
 
-    transforms = _transform_table(conds, alpha, require_seed_ci)
+    transforms = _transform_table(results.conditions, alpha, require_seed_ci)
     if transforms:
         doc.append(("h", 2, "What each transform changes"))
         doc.append(("p", (
@@ -238,7 +195,7 @@ def build_document(results, title="Original vs augmented training", alpha=0.05, 
         )))
         doc.append(transforms)
 
-    post = _postprocess_table(conds)
+    post = _postprocess_table(results.conditions)
     if post:
         doc.append(("h", 2, "Post-processing"))
         doc.append(("p", (
@@ -247,19 +204,13 @@ def build_document(results, title="Original vs augmented training", alpha=0.05, 
         )))
         doc.append(post)
 
-    # Per-condition tables.
     doc.append(("h", 2, "Results per condition"))
-    for cond in sorted(conds, key=lambda c: not _is_extra(c)):
-        doc.append(("h", 3, str(cond.get("name", "condition"))))
-        doc.append(_arm_table(cond))
-        if comparisons(cond):
-            doc.append(_paired_rows(cond, alpha, require_seed_ci))
+    for cond in conds:
+        doc += [("h", 3, str(cond.name)), _arm_table(cond), _paired_rows(cond, alpha, require_seed_ci)]
 
-    figures = results.get("figures") or {}
-    if figures:
+    if results.figures:
         doc.append(("h", 2, "Figures"))
-        for caption, path in figures.items():
-            doc.append(("img", str(caption), str(path)))
+        doc += [("img", str(caption), str(path)) for caption, path in results.figures.items()]
 
     doc.append(("h", 2, "Method"))
     doc.append(("p", (
@@ -270,11 +221,11 @@ def build_document(results, title="Original vs augmented training", alpha=0.05, 
         "Wilcoxon signed-rank test and paired bootstrap test (two-sided). The seed-level difference pairs seed k "
         "of one arm with seed k of the other (same split and initial weights) and gives a t interval over seeds."
     )))
-    if results.get("config"):
+    if results.config:
         doc.append(("h", 2, "Configuration"))
-        doc.extend(_config_blocks(results["config"]))
-    if _num(results.get("wall_seconds")):
-        doc.append(("p", f"Wall time: {fmt(results['wall_seconds'], '.0f')} s."))
+        doc.extend(_config_blocks(results.config))
+    if is_number(results.wall_seconds):
+        doc.append(("p", f"Wall time: {fmt(results.wall_seconds, '.0f')} s."))
     return doc
 
 
@@ -371,19 +322,21 @@ def to_html(doc, base_dir=None, embed_images=True, title="Report"):
 
 def write_report(results, out_dir, title="Original vs augmented training", alpha=None, require_seed_ci=True,
                  embed_images=True, md_name="report.md", html_name="report.html"):
-    """Writes `report.md` and `report.html` from a results dict (schema: `lung_keras.report`).
+    """Writes `report.md` and `report.html` from a `ComparisonResult` (or a `metrics.json` dict).
 
     Only renders: every number shown is a number of `results` (nothing is
     computed here but the count of verdicts), so a report and the
-    `metrics.json` written from the same dict agree.
+    `metrics.json` written from the same result agree.
 
     Args:
-        results: the results dict.
-        out_dir: folder to write; figure paths in `results["figures"]` are
+        results: a `ComparisonResult`, or the dict of a `metrics.json`; a
+            field the schema requires and the dict lacks raises a `ValueError`
+            naming it.
+        out_dir: folder to write; figure paths in `results.figures` are
             relative to it (or absolute).
         title: report title.
-        alpha: significance level for the verdicts; default
-            `results.get("alpha", 0.05)`.
+        alpha: significance level for the verdicts; default `results.alpha`
+            (0.05 when the file has none).
         require_seed_ci: a gain / loss also needs the seed-level CI to exclude 0.
         embed_images: embed the figures in the HTML as base64 (self-contained
             file); otherwise reference them by their relative path.
@@ -392,8 +345,9 @@ def write_report(results, out_dir, title="Original vs augmented training", alpha
     Returns:
         `(md_path, html_path)`.
     """
+    results = ComparisonResult.from_dict(results)
     if alpha is None:
-        alpha = results.get("alpha", 0.05)
+        alpha = results.alpha
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     doc = build_document(results, title=title, alpha=alpha, require_seed_ci=require_seed_ci)

@@ -1,7 +1,15 @@
-"""Plain verdicts from paired comparisons, and Holm correction over a results dict."""
+"""Plain verdicts from paired comparisons, and Holm correction over a comparison's results.
 
+The verdict functions read a comparison by its `metrics.json` keys, so they take a `PairedComparison` or a
+plain dict alike; a missing or NaN number there means "no significant difference", by definition.
+"""
+
+import collections.abc
 import math
 
+from lung_keras.report.results import ComparisonResult
+from lung_keras.report.results import PairedComparison
+from lung_keras.report.results import is_number as _num
 from lung_keras.stats.paired import holm
 
 HELPED = "helped"
@@ -15,10 +23,6 @@ _P_NAMES = {
     "wilcoxon_p_holm": "Holm-adjusted Wilcoxon p-value",
     "bootstrap_p_holm": "Holm-adjusted bootstrap p-value",
 }
-
-
-def _num(v):
-    return v is not None and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _pvalues(paired):
@@ -106,15 +110,16 @@ def comparisons(condition):
     out = []
     for key in ("paired", "ablation", "comparisons"):
         value = condition.get(key)
-        if isinstance(value, dict):
+        if isinstance(value, collections.abc.Mapping):
             out.append((key, value))
         elif isinstance(value, (list, tuple)):
-            out.extend((f"{key}[{i}]", v) for i, v in enumerate(value) if isinstance(v, dict))
+            out.extend((f"{key}[{i}]", v) for i, v in enumerate(value) if isinstance(v, collections.abc.Mapping))
     return out
 
 
 def add_holm(results, keys=P_KEYS):
-    """Adds Holm-adjusted p-values (`<key>_holm`) to every comparison, in place.
+    """Adds Holm-adjusted p-values (`<key>_holm`) to every comparison of `results` (a `ComparisonResult`
+    or a results dict), in place.
 
     Each comparison kind (`"paired"`, `"ablation"`, `"comparisons[i]"`) across
     all conditions is one family of tests (e.g. augmented - baseline in every
@@ -125,7 +130,8 @@ def add_holm(results, keys=P_KEYS):
         `results`.
     """
     families = {}
-    for cond in results.get("conditions", []):
+    conditions = results.conditions if isinstance(results, ComparisonResult) else results.get("conditions", [])
+    for cond in conditions:
         for key, paired in comparisons(cond):
             families.setdefault(key, []).append(paired)
     for members in families.values():
@@ -134,6 +140,11 @@ def add_holm(results, keys=P_KEYS):
                 continue
             adjusted, _ = holm([p.get(key) if _num(p.get(key)) else None for p in members])
             for p, adj in zip(members, adjusted):
-                if key in p:
-                    p[f"{key}_holm"] = adj if math.isfinite(adj) else None
+                if key not in p:
+                    continue
+                value = adj if math.isfinite(adj) else None
+                if isinstance(p, PairedComparison):
+                    p.holm[key] = value
+                else:
+                    p[f"{key}_holm"] = value
     return results

@@ -21,8 +21,11 @@ def _condition(name, shift, rng, n_seeds=3):
         "augmented": stats.summarize_arm(aug, IDS, list(range(n_seeds)), n_boot=500),
         "augmented+flip": stats.summarize_arm(flip, IDS, list(range(n_seeds)), n_boot=500),
     }
+    train, test_set = name.split(" | ")
     return {
         "name": name,
+        "train": train,
+        "test_set": test_set,
         "arms": arms,
         "paired": stats.summarize_paired(arms["baseline"], arms["augmented"], n_boot=500),
         "ablation": stats.summarize_paired(arms["augmented"], arms["augmented+flip"], "augmented",
@@ -131,8 +134,38 @@ def test_html_is_self_contained_and_md_links_relative(results, tmp_path):
 
 def test_single_seed_and_json_round_trip(tmp_path):
     rng = np.random.default_rng(1)
-    res = {"conditions": [_condition("one seed", 0.02, rng, n_seeds=1)]}
+    res = {"conditions": [_condition("train=all | one seed", 0.02, rng, n_seeds=1)]}
     res = json.loads(json.dumps(res).replace("NaN", "null"))  # as read back from metrics.json
     md = open(write_report(res, tmp_path)[0]).read()
     assert "n/a" in md  # the t interval over one seed is undefined
     assert f"{res['conditions'][0]['arms']['baseline']['mean']:.4f}" in md
+
+
+def test_a_missing_field_fails_naming_it_instead_of_printing_na(results, tmp_path):
+    saved = json.loads(json.dumps(results))
+    del saved["conditions"][1]["arms"]["augmented"]["n_images"]
+    with pytest.raises(ValueError, match=r"metrics.json: conditions\[1\].arms\['augmented'\] has no field 'n_images'"):
+        write_report(saved, tmp_path)
+    saved = json.loads(json.dumps(results))
+    del saved["conditions"][0]["paired"]["wilcoxon_p"]
+    with pytest.raises(ValueError, match=r"conditions\[0\].paired has no field 'wilcoxon_p'"):
+        write_report(saved, tmp_path)
+
+
+def test_metrics_json_round_trip_and_the_unversioned_format(results, tmp_path):
+    from lung_keras.report import SCHEMA_VERSION
+    from lung_keras.report import ComparisonResult
+    from lung_keras.report import read_results
+    from lung_keras.report import write_results
+
+    typed = ComparisonResult.from_dict(results)
+    write_results(typed, tmp_path / "metrics.json")
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved.pop("schema_version") == SCHEMA_VERSION
+    assert saved == json.loads(json.dumps(results))  # the keys and values of the first, unversioned format
+    (tmp_path / "old.json").write_text(json.dumps(saved))  # a metrics.json written before schema_version
+    old = read_results(tmp_path / "old.json")
+    assert old == typed and old["conditions"][1]["paired"]["wilcoxon_p_holm"] == typed.conditions[1].paired.holm["wilcoxon_p"]
+    assert open(write_report(old, tmp_path / "a")[0]).read() == open(write_report(results, tmp_path / "b")[0]).read()
+    with pytest.raises(ValueError, match="schema_version 99"):
+        ComparisonResult.from_dict({**saved, "schema_version": 99})
