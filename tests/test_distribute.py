@@ -3,7 +3,7 @@
 - TensorFlow `MirroredStrategy` over two logical CPU devices and JAX `keras.distribution.DataParallel` over two
   host devices: one epoch's training loss matches one device with the same global batch (tolerances below).
 - Checkpoints saved under a strategy load (and score) in a fresh process without it.
-- Augmentation under a strategy: each replica draws its own transforms.
+- Augmentation under a strategy: an augmented model trains, and each replica draws its own transforms.
 - `MultiWorkerMirroredStrategy`: two `lung-keras train --strategy multiworker` processes on 127.0.0.1 finish and
   leave exactly one run folder with one checkpoint.
 """
@@ -36,8 +36,11 @@ args = json.loads(sys.argv[1])
 out = {}
 for name in args["strategies"]:
     config = TrainConfig(**args["config"], name=name, strategy=name)
-    result = train(config, policy=args.get("policy"), overwrite=True)
+    result = train(config, overwrite=True)
     out[name] = result["history"]["loss"]
+if args.get("policy"):  # the same strategy, augmenting in the train step
+    config = TrainConfig(**{**args["config"], "epochs": 2}, name="augmented", strategy=args["strategies"][0])
+    out["augmented"] = train(config, policy=args["policy"], overwrite=True)["history"]["loss"]
 print("RESULT " + json.dumps(out))
 """
 
@@ -84,12 +87,20 @@ def test_chief_is_the_chief_task_or_worker_zero():
 @pytest.mark.slow
 def test_mirrored_matches_one_device_and_its_checkpoint_loads_without_it(montgomery_dir, tmp_path):
     pytest.importorskip("tensorflow")
-    losses = _run({"strategies": ["mirrored", "none"], "config": _config(montgomery_dir, tmp_path)},
-                  {"LUNG_KERAS_CPU_DEVICES": "2", "KERAS_BACKEND": "tensorflow"})
+    from lung_keras.augment import bridge
+    from lung_keras.compare import default_policy
+
+    policy = tmp_path / "policy.json"
+    bridge.save_policy(default_policy(), policy)
+    losses = _run({"strategies": ["mirrored", "none"], "config": _config(montgomery_dir, tmp_path),
+                   "policy": str(policy)}, {"LUNG_KERAS_CPU_DEVICES": "2", "KERAS_BACKEND": "tensorflow"})
     np.testing.assert_allclose(losses["mirrored"], losses["none"], rtol=LOSS_RTOL)
     record = json.loads((tmp_path / "runs" / "mirrored" / "config.json").read_text())
     assert record["distribution"]["replicas"] == 2
     assert record["distribution"]["global_batch_size"] == 8 and record["distribution"]["per_replica_batch_size"] == 4
+    # An augmented model trains under the strategy too.
+    assert len(losses["augmented"]) == 2 and all(np.isfinite(losses["augmented"]))
+    assert json.loads((tmp_path / "runs" / "augmented" / "config.json").read_text())["distribution"]["replicas"] == 2
     # The checkpoint written under the strategy scores in a fresh process with no strategy (and no second device).
     proc = subprocess.run([str(LUNG_KERAS), "evaluate", "--model", str(tmp_path / "runs" / "mirrored" / "best.keras"),
                            "--data", str(montgomery_dir), "--out", str(tmp_path / "eval")],
@@ -124,20 +135,6 @@ def test_each_replica_draws_its_own_transforms():
     same_across_replicas, same_within = proc.stdout.split("RESULT")[-1].split()
     # The same image four times, two per replica: every copy must get a different transform.
     assert same_across_replicas == "0" and same_within == "0"
-
-
-@pytest.mark.slow
-def test_mirrored_trains_an_augmented_model(montgomery_dir, tmp_path):
-    pytest.importorskip("tensorflow")
-    from lung_keras.augment import bridge
-    from lung_keras.compare import default_policy
-
-    policy = tmp_path / "policy.json"
-    bridge.save_policy(default_policy(), policy)
-    losses = _run({"strategies": ["mirrored"], "config": _config(montgomery_dir, tmp_path, epochs=2),
-                   "policy": str(policy)}, {"LUNG_KERAS_CPU_DEVICES": "2", "KERAS_BACKEND": "tensorflow"})
-    assert len(losses["mirrored"]) == 2 and all(np.isfinite(losses["mirrored"]))
-    assert (tmp_path / "runs" / "mirrored" / "best.keras").is_file()
 
 
 @pytest.mark.slow
