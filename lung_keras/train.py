@@ -491,6 +491,8 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
             keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
         ]
         shown = splits.val[: config.display_samples or 0]
+        if distribution.name == "data-parallel":  # the callback's predict batch must divide among the devices
+            shown = shown[: len(shown) // distribution.replicas * distribution.replicas]
         display = _display_callback(*store.arrays(shown), [s.id for s in shown], run_dir / "logs", config) if shown \
             else None
         if display is not None:

@@ -2,7 +2,8 @@
 
 - TensorFlow `MirroredStrategy` over two logical CPU devices and JAX `keras.distribution.DataParallel` over two
   host devices: one epoch's training loss matches one device with the same global batch (tolerances below).
-- Checkpoints saved under a strategy load (and score) in a fresh process without it.
+- Checkpoints saved under a strategy load (and score) in a fresh process without it; the display callback, metrics
+  and losses run under each strategy (every run logs prediction grids of 3 validation images, 2 under JAX's mesh).
 - Augmentation under a strategy: an augmented model trains, and each replica draws its own transforms.
 - `MultiWorkerMirroredStrategy`: two `lung-keras train --strategy multiworker` processes on 127.0.0.1 finish and
   leave exactly one run folder with one checkpoint.
@@ -47,7 +48,7 @@ print("RESULT " + json.dumps(out))
 
 def _config(montgomery_dir, tmp_path, **overrides):
     config = dict(data=str(montgomery_dir), out_dir=str(tmp_path / "runs"), image_size=32, epochs=1, batch_size=8,
-                  base_filters=4, depth=2, train_size=16, lr_schedule="constant", display_samples=0, verbose=0,
+                  base_filters=4, depth=2, train_size=16, lr_schedule="constant", display_samples=3, verbose=0,
                   data_cache="memory")
     config.update(overrides)
     return config
