@@ -5,41 +5,6 @@ import augment_checks as C
 from lung_keras.augment import CoarseDropout
 
 
-def factory(**kw):
-    kw.setdefault("num_holes_range", (1, 3))
-    kw.setdefault("fill", "random_uniform")
-    return CoarseDropout(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_untouched():
-    C.check_mask_untouched(factory)
-
-
 def _holes(*boxes):
     """(1, K, 4) int32 [x_min, y_min, x_max, y_max]."""
     return np.array([boxes], "int32")
@@ -115,10 +80,3 @@ def test_invalid_arguments(kwargs, match):
         CoarseDropout(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)

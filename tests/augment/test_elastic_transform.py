@@ -6,46 +6,6 @@ from lung_keras.augment import ElasticTransform
 from lung_keras.augment import functional as F
 
 
-def factory(**kw):
-    kw.setdefault("alpha", 30.0)
-    kw.setdefault("sigma", 4.0)
-    kw.setdefault("fill_mask", 7)
-    return ElasticTransform(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_invariants():
-    C.check_mask_invariants(factory)
-
-
-def test_image_as_mask():
-    C.check_image_as_mask(lambda **kw: factory(interpolation=0, fill_mask=0, **kw))
-
-
 def test_injected_constant_displacement_shifts():
     # dx = +1 everywhere: output[:, x] = input[:, x + 1]; last column reads outside -> fill
     x = C.smooth_image(1, c=2)
@@ -105,10 +65,3 @@ def test_invalid_arguments(kwargs, match):
         ElasticTransform(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)

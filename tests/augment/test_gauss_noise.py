@@ -5,41 +5,6 @@ import augment_checks as C
 from lung_keras.augment import GaussNoise
 
 
-def factory(**kw):
-    kw.setdefault("std_range", (0.05, 0.1))
-    return GaussNoise(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-    C.check_shapes_and_dtypes(lambda **kw: factory(per_channel=False, noise_scale_factor=0.5, **kw))
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_untouched():
-    C.check_mask_untouched(factory)
-
-
 # [noise fraction, input, expected]; uint8 noise is truncated toward 0 before adding (albucore)
 TEST_CASES = [
     [0.1, np.array([0.5, 0.95], "float32"), np.array([0.6, 1.0], "float32")],
@@ -128,10 +93,3 @@ def test_invalid_arguments(kwargs, match):
         GaussNoise(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)

@@ -6,40 +6,6 @@ from lung_keras.augment import GaussianBlur
 from lung_keras.augment import functional as F
 
 
-def factory(**kw):
-    kw.setdefault("sigma_limit", (1.0, 2.0))
-    return GaussianBlur(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_untouched():
-    C.check_mask_untouched(factory)
-
-
 def _kernel(taps, size):
     k = np.zeros((1, size), "float32")
     r = len(taps) // 2
@@ -108,10 +74,3 @@ def test_invalid_arguments(kwargs, match):
         GaussianBlur(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)

@@ -5,39 +5,6 @@ import augment_checks as C
 from lung_keras.augment import RandomBrightnessContrast
 
 
-def factory(**kw):
-    return RandomBrightnessContrast(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_untouched():
-    C.check_mask_untouched(factory)
-
-
 # [kwargs, alpha, beta fraction, input, expected]; uint8 truncates like Albumentations' LUT
 TEST_CASES = [
     # 100 * 1.5 + 0.1 * 255 = 175.5 -> 175
@@ -101,10 +68,3 @@ def test_invalid_arguments(kwargs, match):
         RandomBrightnessContrast(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)

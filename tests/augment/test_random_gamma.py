@@ -5,40 +5,6 @@ import augment_checks as C
 from lung_keras.augment import RandomGamma
 
 
-def factory(**kw):
-    kw.setdefault("gamma_limit", (50, 150))
-    return RandomGamma(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_untouched():
-    C.check_mask_untouched(factory)
-
-
 # [gamma, input, expected]
 TEST_CASES = [
     # float: x ** gamma
@@ -76,10 +42,3 @@ def test_invalid_arguments(kwargs, match):
         RandomGamma(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)

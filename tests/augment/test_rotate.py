@@ -6,45 +6,6 @@ from lung_keras.augment import Rotate
 from lung_keras.augment import functional as F
 
 
-def factory(**kw):
-    kw.setdefault("limit", (-30, 30))
-    kw.setdefault("fill_mask", 7)
-    return Rotate(**kw)
-
-
-def test_serialization():
-    C.check_serialization(factory)
-
-
-def test_symbolic_and_eager():
-    C.check_symbolic_and_eager(factory)
-
-
-def test_shapes_and_dtypes():
-    C.check_shapes_and_dtypes(factory)
-
-
-def test_inference_identity():
-    C.check_inference_identity(factory)
-
-
-def test_seeds():
-    C.check_seeds(factory)
-
-
-def test_p():
-    C.check_p(factory)
-    C.check_p_frequency(factory)
-
-
-def test_mask_invariants():
-    C.check_mask_invariants(factory)
-
-
-def test_image_as_mask():
-    C.check_image_as_mask(lambda **kw: Rotate(limit=40, interpolation=0, border_mode=4, **kw))
-
-
 @pytest.mark.parametrize("interpolation", [0, 1])
 def test_injected_90_degrees_is_rot90(interpolation):
     # About the centre ((W-1)/2, (H-1)/2) a quarter turn maps pixel centres onto
@@ -104,10 +65,3 @@ def test_invalid_arguments(kwargs, match):
         Rotate(**kwargs)
 
 
-@C.requires_tf
-def test_tf_data():
-    C.check_tf_data(factory)
-
-
-def test_fit():
-    C.check_fit(factory)
