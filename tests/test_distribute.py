@@ -99,6 +99,7 @@ def test_mirrored_matches_one_device_and_its_checkpoint_loads_without_it(montgom
     record = json.loads((tmp_path / "runs" / "mirrored" / "config.json").read_text())
     assert record["distribution"]["replicas"] == 2
     assert record["distribution"]["global_batch_size"] == 8 and record["distribution"]["per_replica_batch_size"] == 4
+    assert any((tmp_path / "runs" / "mirrored" / "logs" / "display").glob("events.*"))  # prediction grids logged
     # An augmented model trains under the strategy too.
     assert len(losses["augmented"]) == 2 and all(np.isfinite(losses["augmented"]))
     assert json.loads((tmp_path / "runs" / "augmented" / "config.json").read_text())["distribution"]["replicas"] == 2
@@ -148,6 +149,7 @@ def test_jax_data_parallel_matches_one_device(montgomery_dir, tmp_path):
     np.testing.assert_allclose(losses["data-parallel"], losses["none"], rtol=LOSS_RTOL)
     record = json.loads((tmp_path / "runs" / "data-parallel" / "config.json").read_text())
     assert record["distribution"]["replicas"] == 2
+    assert any((tmp_path / "runs" / "data-parallel" / "logs" / "display").glob("events.*"))
 
 
 def _free_port():
