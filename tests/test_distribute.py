@@ -5,8 +5,8 @@
 - Checkpoints saved under a strategy load (and score) in a fresh process without it; the display callback, metrics
   and losses run under each strategy (every run logs prediction grids of 3 validation images, 2 under JAX's mesh).
 - Augmentation under a strategy: an augmented model trains, and each replica draws its own transforms.
-- `MultiWorkerMirroredStrategy`: two `lung-keras train --strategy multiworker` processes on 127.0.0.1 finish and
-  leave exactly one run folder with one checkpoint.
+- `MultiWorkerMirroredStrategy`: two `lung-keras train --strategy multiworker` processes on 127.0.0.1, sharing one
+  disk cache folder, finish and leave exactly one run folder with one checkpoint, and one complete cache.
 """
 
 import json
@@ -173,7 +173,8 @@ def test_two_process_multiworker_run_writes_one_checkpoint(montgomery_dir, tmp_p
         procs.append(subprocess.Popen(
             [str(LUNG_KERAS), "train", "--strategy", "multiworker", "--data", str(montgomery_dir), "--out", str(out),
              "--name", "mw", "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--base-filters", "4",
-             "--depth", "2", "--train-size", "16", "--quiet"],
+             "--depth", "2", "--train-size", "16", "--data-cache", "disk", "--cache-dir", str(tmp_path / "cache"),
+             "--quiet"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     try:
         results = [p.communicate(timeout=400) for p in procs]
@@ -190,3 +191,6 @@ def test_two_process_multiworker_run_writes_one_checkpoint(montgomery_dir, tmp_p
     assert json.loads((out / "mw" / "metrics.json").read_text())["epochs_run"] == 2
     # The non-chief worker wrote to a temporary folder and removed it.
     assert not any((tmp_path / "tmp1").iterdir())
+    # Both workers decoded into the same disk cache folder at once: one cache, complete, no temporaries left.
+    caches = list((tmp_path / "cache").iterdir())
+    assert len(caches) == 1 and (caches[0] / "index.json").is_file()

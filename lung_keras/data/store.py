@@ -502,9 +502,7 @@ def build_store(data, image_size, channels=1, cache="memory", cache_dir=None, wo
                      "problems": [dataclasses.asdict(p) for p in report.problems],
                      "num_samples": len(samples), "layout": listing.layout}
             (tmp / "index.json").write_text(json.dumps(index, indent=1))
-            if location.exists():
-                shutil.rmtree(location, ignore_errors=True)
-            os.replace(tmp, location)
+            _publish(tmp, location)
         except BaseException:
             for writer in ("image_writer", "mask_writer"):
                 if writer in locals():
@@ -531,6 +529,18 @@ class _EmptyListing:
     masks_without_image: tuple = ()
 
 
+def _publish(tmp, location):
+    """Move a finished cache folder into place atomically. When another process (a second worker of a multi-worker
+    run, sharing the cache folder) published the same key first, its folder is kept and ours is dropped: same
+    files, same key, same arrays."""
+    try:
+        os.replace(tmp, location)
+    except OSError:
+        if not (location / "index.json").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _read_cache(location, root, samples, listing, image_size, channels):
     """The store of an existing cache folder, or None when there is none (or it is unreadable)."""
     index_path = location / "index.json"
@@ -546,6 +556,7 @@ def _read_cache(location, root, samples, listing, image_size, channels):
             raise ValueError("shape")
     except (ValueError, KeyError, OSError, TypeError) as error:
         warnings.warn(f"Ignoring the unreadable cache {location} ({error}); decoding again.", stacklevel=3)
+        shutil.rmtree(location, ignore_errors=True)
         return None
     problems = [Problem(**p) for p in index["problems"]]
     report = DataReport(listing.root, listing.layout, len(samples), problems, valid)

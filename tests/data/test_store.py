@@ -144,3 +144,21 @@ def test_py_dataset_batches_every_backend(montgomery_dir):
     ds.on_epoch_end()
     assert not np.array_equal(order, ds.order)
     assert len(store.py_dataset(samples, batch_size=4, drop_remainder=True)) == 2
+
+
+def test_two_processes_building_the_same_cache_share_it(montgomery_dir, tmp_path):
+    """Workers of a multi-worker run decode the same files into a shared cache folder at the same time."""
+    from lung_keras.data import store as store_module
+
+    data = copy_real_pairs(montgomery_dir, tmp_path / "data", normal=3, abnormal=3)
+    first = build_store(data, (32, 32), cache="disk", cache_dir=tmp_path / "cache")
+    reference = first.arrays()[0]
+    # A second process finishing the same key later: its folder is dropped, the published one kept and read.
+    late = tmp_path / "cache" / ".late"
+    late.mkdir()
+    (late / "index.json").write_text("{}")
+    store_module._publish(late, first.location)
+    assert not late.exists()
+    again = build_store(data, (32, 32), cache="disk", cache_dir=tmp_path / "cache")
+    assert again.from_cache
+    np.testing.assert_array_equal(again.arrays()[0], reference)
