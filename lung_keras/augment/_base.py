@@ -29,8 +29,9 @@ import sys
 import keras
 from keras import ops
 
-from lung_keras.augment import functional as F
+from lung_keras.augment import _execution as X
 from lung_keras.augment import _validation as V
+from lung_keras.augment import functional as F
 
 
 class SeedStream:
@@ -173,7 +174,7 @@ def check_inputs(data):
             "segmentation_masks must have the rank of the images, or one less (no channel axis). "
             f"Received: segmentation_masks.shape={tuple(masks.shape)}, images.shape={tuple(images.shape)}"
         )
-    name = F._dtype_name(masks.dtype)
+    name = F.dtype_name(masks.dtype)
     if not ("int" in name or "float" in name or name == "bool"):
         raise ValueError(f"segmentation_masks must be bool, integer or floating point. Received: dtype={name}")
 
@@ -331,6 +332,11 @@ class BaseAugmentation(keras.layers.Layer):
         out = self._transform_masks(masks, transformation)
         return out[0] if unbatched else out
 
+    def _transform_pair(self, images, masks, transformation):
+        """Batched images and masks (or None) through `transformation`: what one call runs (see `X.run_transforms`)."""
+        out_masks = self._transform_masks(masks, transformation) if masks is not None else None
+        return self._transform_images(images, transformation), out_masks
+
     def _transform_images(self, images, transformation):
         raise NotImplementedError
 
@@ -371,7 +377,7 @@ class BaseAugmentation(keras.layers.Layer):
                 )
         info = data_info(images)
         transformation = self.random_transformation(info, self._seed_stream(None))
-        out_images, out_masks = F.run_transforms(self, images, masks, transformation)
+        out_images, out_masks = X.run_transforms(self._transform_pair, images, masks, transformation)
         if unbatched:
             out_images = out_images[0]
             out_masks = out_masks[0] if out_masks is not None else None

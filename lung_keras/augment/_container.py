@@ -24,7 +24,7 @@ Fast paths (exact): a geometric run made only of flips is applied as index
 flips (`where(apply, flip(x), x)`) in the image's own dtype, no resample; an
 all-affine run is skipped at run time when every composed matrix is the
 identity (`F.warp(..., skip_identity=True)`). On TensorFlow a call's image
-and mask transforms run as one XLA-compiled function (`F.run_transforms`).
+and mask transforms run as one XLA-compiled function (`_execution.run_transforms`).
 
 Images become float32 value units at the first resample or photometric run,
 stay quantized to the integer grid after every run when the input is an

@@ -187,7 +187,7 @@ def test_fast_warp_path_equals_gather_path(monkeypatch, dtype):
     # Float32: max |diff| measured <= 2e-6 (asserted 1e-5). uint8: float32 rounding may land the other side
     # of .5: <= 1 grey level, >= 99.5% identical. Masks (nearest): identical except exact rounding ties
     # (x.5 positions), asserted agreement >= 99.5%.
-    from lung_keras.augment import functional as F
+    from lung_keras.augment import _execution as X
 
     images = C.smooth_image(4, dtype=dtype)
     masks = C.blob_masks(4)
@@ -198,7 +198,7 @@ def test_fast_warp_path_equals_gather_path(monkeypatch, dtype):
     t = policy.get_random_transformation(images)
     outputs = {}
     for method in ("affine_transform", "gather"):
-        monkeypatch.setattr(F, "DEFAULT_WARP_METHOD", method)
+        monkeypatch.setattr(X, "DEFAULT_WARP_METHOD", method)
         outputs[method] = (C.to_np(policy.transform_images(images, t)), C.to_np(policy.transform_segmentation_masks(masks, t)))
     (fast_i, fast_m), (slow_i, slow_m) = outputs["affine_transform"], outputs["gather"]
     assert fast_i.dtype == slow_i.dtype == np.dtype(dtype) and fast_m.dtype == np.uint8
@@ -214,19 +214,19 @@ def test_fast_warp_path_equals_gather_path(monkeypatch, dtype):
 @C.requires_tf_backend
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_tensorflow_xla_transforms_equal_op_by_op(monkeypatch, dtype):
-    # On TensorFlow a layer call runs its transforms as one XLA function (functional.run_transforms); with
+    # On TensorFlow a layer call runs its transforms as one XLA function (_execution.run_transforms); with
     # TF_XLA_TRANSFORMS off they run op by op. Same seeds, same draws: float32 within 1e-5 (XLA contracts
     # multiply-adds, measured ~1e-6); uint8 at most 1 grey level where a value lands on .5, >= 99.5%
     # identical; masks (nearest) identical.
     import tensorflow as tf
 
-    from lung_keras.augment import functional as F
+    from lung_keras.augment import _execution as X
 
     images = C.smooth_image(4, dtype=dtype)
     masks = C.blob_masks(4)
     outputs = {}
     for flag in (True, False):
-        monkeypatch.setattr(F, "TF_XLA_TRANSFORMS", flag)
+        monkeypatch.setattr(X, "TF_XLA_TRANSFORMS", flag)
         policy = Compose(
             [HorizontalFlip(), Rotate(limit=30, p=0.8), RandomBrightnessContrast(p=1.0), GaussNoise(std_range=(0.05, 0.1), p=1.0)],
             seed=8,
@@ -257,14 +257,14 @@ def test_tensorflow_eager_calls_on_many_sizes_do_not_retrace(monkeypatch, caplog
     # of the op-by-op gather path at every size (float32 within 1e-5; masks identical).
     import logging
 
-    from lung_keras.augment import functional as F
+    from lung_keras.augment import _execution as X
 
     policy = Compose([Rotate(limit=20, p=1.0), RandomBrightnessContrast(p=1.0)], seed=2)
     sizes = [(1, 20, 24), (2, 21, 24), (3, 22, 30), (1, 23, 31), (2, 26, 25), (1, 27, 33), (2, 28, 28)]
     runs = []
     for xla in (True, False):
-        monkeypatch.setattr(F, "TF_XLA_TRANSFORMS", xla)
-        monkeypatch.setattr(F, "DEFAULT_WARP_METHOD", "auto" if xla else "gather")
+        monkeypatch.setattr(X, "TF_XLA_TRANSFORMS", xla)
+        monkeypatch.setattr(X, "DEFAULT_WARP_METHOD", "auto" if xla else "gather")
         outs = []
         with caplog.at_level(logging.WARNING):
             for i, (b, h, w) in enumerate(sizes):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import augment_checks as C
+from lung_keras.augment import _execution as X
 from lung_keras.augment import functional as F
 
 
@@ -258,12 +259,12 @@ def test_tensorflow_without_xla_falls_back_to_its_warp_kernel(monkeypatch):
 
     from lung_keras.augment import Compose, RandomBrightnessContrast, Rotate
 
-    assert F.tf_xla_available()  # the pinned Linux wheel has XLA's JIT
+    assert X.tf_xla_available()  # the pinned Linux wheel has XLA's JIT
     policy = Compose([Rotate(limit=30, p=1.0), RandomBrightnessContrast(p=1.0)], seed=4)
     images = C.smooth_image(4, dtype="float32")
     t = policy.get_random_transformation(images)
     expected = C.to_np(policy.transform_images(images, t))
-    monkeypatch.setattr(F, "_TF_XLA_AVAILABLE", [False])
+    monkeypatch.setattr(X, "_TF_XLA_AVAILABLE", [False])
     call = tf.function(lambda x: policy.transform_images(x, t))
     np.testing.assert_allclose(C.to_np(call(images)), expected, atol=1e-5)
     ops_used, xla_calls = _graph_ops(call, tf.TensorSpec(images.shape, tf.float32))
@@ -283,8 +284,8 @@ def test_xla_probe_failure_warns_once_and_answers_false(monkeypatch):
             raise tf.errors.UnimplementedError(None, None, "XLA compilation is disabled in this build")
         return real_function(fn, **kwargs)
 
-    monkeypatch.setattr(F, "_TF_XLA_AVAILABLE", [])
+    monkeypatch.setattr(X, "_TF_XLA_AVAILABLE", [])
     monkeypatch.setattr(tf, "function", no_jit)
     with pytest.warns(RuntimeWarning, match="cannot compile with XLA.*XLA compilation is disabled"):
-        assert F.tf_xla_available() is False
-    assert F.tf_xla_available() is False  # remembered: no second probe, no second warning
+        assert X.tf_xla_available() is False
+    assert X.tf_xla_available() is False  # remembered: no second probe, no second warning
