@@ -5,11 +5,17 @@ policy differs (applied in-graph, in the train step only). Each training conditi
 healthy-only) is crossed with each test set (in-domain test split, by diagnosis when training on healthy
 cases only, and every `--extra-test` folder). Per arm: mean Dice over seeds with a 95% t interval; per pair
 of arms: per-image paired differences with a paired bootstrap CI, a Wilcoxon signed-rank test and a paired
-bootstrap p-value. Everything lands in `metrics.json`; `report.md` / `report.html` show the same numbers.
+bootstrap p-value. Everything lands in `metrics.json` (a typed `lung_keras.report.ComparisonResult`, with
+every arm's policy as a Keras config and in Albumentations `A.save` form); `report.md` / `report.html` show
+the same numbers.
+
+`run_comparison` reads as its steps: decode the data once (`_Data`), plan the arms (`_plan`), then per training
+condition train and score every arm x seed (`_train_condition`, `_score_run`), summarize each test set
+(`_summarize`), draw the figures; then build the result (`_result`) and write it and the report (`_write`).
+It is one module of about 500 lines because the arms, the settings and that pipeline describe one experiment.
 """
 
 import dataclasses
-import json
 import pathlib
 import re
 import shutil
@@ -19,7 +25,7 @@ import time
 import numpy as np
 
 from lung_keras import data as lk_data
-from lung_keras._io import write_text
+from lung_keras.train import TrainConfig
 
 BASELINE, AUGMENTED, AUGMENTED_FLIP = "baseline", "augmented", "augmented+flip"
 
@@ -125,39 +131,46 @@ def plan_arms(config, policy=None, named=None):
     return plan
 
 
-@dataclasses.dataclass
-class CompareConfig:
-    """Settings of a comparison (every field is a `lung-keras compare` option)."""
+#: TrainConfig settings `run_comparison` sets for each run itself (or that are compare's own options).
+_PER_RUN = ("out_dir", "name", "seed", "train_size", "min_epoch_samples", "policy", "verbose")
 
-    data: str = None
+
+@dataclasses.dataclass(init=False)
+class CompareConfig:
+    """Settings of a comparison (every field is a `lung-keras compare` option).
+
+    `train` holds what every run shares (a `TrainConfig`: data, epochs, image size, healthy-only, strategy...),
+    with TrainConfig's defaults and validation. Those settings can also be passed by name,
+    `CompareConfig(epochs=10, image_size=64, healthy_only=True)`; None means TrainConfig's default.
+    """
+
     out: str = "runs/compare"
     policy: str = None
     seeds: int = 3
-    epochs: int = 40
     train_sizes: tuple = ("all",)
-    healthy_only: bool = False
     extra_test: tuple = ()
     flip_ablation: bool = True
     ablate: bool = False
     arms: tuple = ()
-    normalization: str = None  # None: TrainConfig's default
     postprocess: bool = True
-    image_size: int = 128
-    batch_size: int = 8
-    base_filters: int = 16
-    depth: int = 4
-    learning_rate: float = 1e-3
-    split_seed: int = 0
     subset: int = None
-    skip_invalid: bool = False
     resume: bool = False
     overwrite: bool = False
-    data_cache: str = "auto"
-    cache_dir: str = None
-    workers: int = None
-    strategy: str = "none"
-    augment_in: str = "model"
     verbose: int = 1
+    train: TrainConfig = None
+
+    def __init__(self, train=None, **settings):
+        own = [f.name for f in dataclasses.fields(self) if f.name != "train"]
+        for name in own:
+            setattr(self, name, settings.pop(name, getattr(type(self), name)))
+        allowed = {f.name for f in dataclasses.fields(TrainConfig)} - set(_PER_RUN)
+        unknown = sorted(set(settings) - allowed)
+        if unknown:
+            raise TypeError(f"CompareConfig got unknown settings {unknown}; it takes {sorted(own)} and TrainConfig's "
+                            f"{sorted(allowed)}. Received: {', '.join(f'{k}={settings[k]!r}' for k in unknown)}")
+        base = train if train is not None else TrainConfig()
+        self.train = dataclasses.replace(base, verbose=0, **{k: v for k, v in settings.items() if v is not None})
+        self.__post_init__()
 
     def __post_init__(self):
         sizes = []
@@ -171,15 +184,6 @@ class CompareConfig:
         self.train_sizes = tuple(sizes)
         if int(self.seeds) < 1:
             raise ValueError(f"`seeds` must be >= 1. Received: seeds={self.seeds}")
-        from lung_keras.data.store import CACHES
-        from lung_keras.distribute import STRATEGIES
-
-        if self.data_cache not in CACHES:
-            raise ValueError(f"`data_cache` must be one of {CACHES}. Received: data_cache={self.data_cache!r}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={self.strategy!r}")
-        if self.augment_in not in ("model", "pipeline"):
-            raise ValueError(f"`augment_in` must be 'model' or 'pipeline'. Received: augment_in={self.augment_in!r}")
         if self.resume and self.overwrite:
             raise ValueError("Pass either --resume or --overwrite, not both.")
         if self.arms and (self.ablate or self.policy):
@@ -187,6 +191,19 @@ class CompareConfig:
         stems = [pathlib.Path(f).stem for f in self.arms]
         if len(set(stems)) != len(stems) or BASELINE in stems:
             raise ValueError(f"--arms files need distinct names other than '{BASELINE}'. Received: arms={list(self.arms)}")
+
+    def record(self):
+        """The settings as `metrics.json` records them: compare's own, then the shared training settings."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "train"}
+        shared = {k: v for k, v in dataclasses.asdict(self.train).items() if k not in _PER_RUN}
+        return {"data": shared.pop("data"), **own, **shared}
+
+    def run_config(self, out_dir, condition, arm, seed, train_size, full_train):
+        """The `TrainConfig` of one run: the shared settings, this run's name, seed and training-set size."""
+        small = train_size != "all"
+        return dataclasses.replace(self.train, out_dir=str(out_dir), name=f"{_slug(condition)}/{_slug(arm)}-seed{seed}",
+                                   seed=seed, train_size=train_size if small else None,
+                                   min_epoch_samples=full_train if small else None)
 
 
 def _slug(text):
@@ -210,12 +227,12 @@ def _subset(dataset, n, seed):
 def _test_sets(splits, config, extra):
     """`[(name, samples)]`: the in-domain test split (by diagnosis when healthy-only) and extra folders."""
     sets = []
-    if config.healthy_only:
+    if config.train.healthy_only:
         for diagnosis in sorted({s.diagnosis for s in splits.test}):
             sets.append((f"test ({diagnosis})", [s for s in splits.test if s.diagnosis == diagnosis]))
     else:
         sets.append(("test", list(splits.test)))
-    sets += [(f"extra: {name}", ds.samples) for name, ds, *_ in extra]
+    sets += [(name, st.dataset.samples) for name, st in extra.items()]
     return sets
 
 
@@ -224,167 +241,201 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
 
     Args:
         config: a `CompareConfig`.
-        dataset: an already loaded `lung_keras.data.Dataset` (else loaded from `config.data`).
+        dataset: an already loaded `lung_keras.data.Dataset` (else loaded from `config.train.data`).
         policy: the augmented arm's policy (`lung_keras.augment.Compose`); else `config.policy` (file), else
             `default_policy()`.
         progress: called after each run as `progress(done, total, label, test_dice)` (the CLI's ETA).
 
     Returns:
-        The results dict (also written to `<out>/metrics.json`).
+        The `lung_keras.report.ComparisonResult`, also written to `<out>/metrics.json` (it reads as that
+        file's dict too: `result["conditions"][0]["arms"]`).
     """
-    import keras
-
-    from lung_keras import stats
-    from lung_keras.postprocess import postprocess_masks
-    from lung_keras.train import TrainConfig
-    from lung_keras.train import load_policy
-    from lung_keras.train import make_splits
-    from lung_keras.train import score_predictions
-    from lung_keras.train import train
-
     start = time.perf_counter()
     out = pathlib.Path(config.out)
-    size = (config.image_size, config.image_size)
-    # Every set is decoded once (checked on the way) for all runs: in memory, or in the disk cache for large sets.
-    store_args = {"cache": config.data_cache, "cache_dir": config.cache_dir, "workers": config.workers,
-                  "skip_invalid": config.skip_invalid}
-    store = lk_data.build_store(dataset if dataset is not None else lk_data.resolve_data_dir(config.data), size,
-                                **store_args)
-    dataset = _subset(store.dataset, config.subset, config.split_seed)
-    extra, stores = [], {}
-    for folder in config.extra_test:
-        extra_store = lk_data.build_store(folder, size, **store_args)
-        name = pathlib.Path(folder).name or str(folder)
-        extra.append((name, extra_store.dataset))
-        stores[f"extra: {name}"] = extra_store
+    data = _Data.load(config, dataset)
+    policy, plan = _plan(config, policy)
+    _prepare_out(out, config)
+    counter = _Counter(config, len(config.train_sizes) * len(plan.arms) * int(config.seeds), progress)
+    conditions, figures = [], {}
+    for train_size in config.train_sizes:
+        cond = f"train={train_size}" + (" healthy-only" if config.train.healthy_only else "")
+        runs = _train_condition(config, plan, data, out, cond, train_size, counter)
+        entries = [_summarize(cond, set_name, by_arm, runs, plan) for set_name, by_arm in runs.dice.items()]
+        conditions += entries
+        figures.update(_condition_figures(out, cond, runs.histories, runs.grid_inputs))
+        figures.update(_dice_change_figures(out, cond, entries, runs.first_seed, plan.primary))
+    shown = policy if policy is not None else next(p for p in plan.arms.values() if p is not None)
+    preview = _preview(shown, data.dataset, out)
+    if preview:
+        figures["augmentation preview"] = preview
+    result = _result(config, plan, policy, data.dataset, conditions, figures, time.perf_counter() - start)
+    _write(result, out)
+    _log(config, f"compare: {len(conditions)} condition(s), {counter.total} runs, {result.wall_seconds:.0f}s -> {out}")
+    return result
+
+
+@dataclasses.dataclass
+class _Data:
+    """The decoded sets of a comparison: the training set (its store and, maybe subset, dataset) and each
+    `--extra-test` folder's store by test-set name; each set is decoded once for all runs."""
+
+    store: object
+    dataset: object
+    extra: dict
+    cache: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def load(cls, config, dataset=None):
+        train = config.train
+        store_args = {"cache": train.data_cache, "cache_dir": train.cache_dir, "workers": train.workers,
+                      "skip_invalid": train.skip_invalid, "binarize_threshold": train.binarize_threshold}
+        source = dataset if dataset is not None else lk_data.resolve_data_dir(train.data)
+        store = lk_data.build_store(source, train.size, **store_args)
+        extra = {}
+        for folder in config.extra_test:
+            extra[f"extra: {pathlib.Path(folder).name or str(folder)}"] = lk_data.build_store(folder, train.size,
+                                                                                            **store_args)
+        return cls(store, _subset(store.dataset, config.subset, train.split_seed), extra)
+
+    def arrays(self, set_name, samples):
+        key = (set_name, tuple(s.id for s in samples))
+        if key not in self.cache:
+            self.cache[key] = self.extra.get(set_name, self.store).arrays(samples)
+        return self.cache[key]
+
+
+def _plan(config, policy):
+    """The augmented arm's policy (None with `--arms`) and the arms to train."""
+    from lung_keras.augment.bridge import load_policy
+
     named = {pathlib.Path(f).stem: load_policy(f) for f in config.arms}
     if policy is None and not named:
         policy = load_policy(config.policy) if config.policy else default_policy()
-    plan = plan_arms(config, policy, named)
-    arms = plan.arms
-    _prepare_out(out, config)
+    elif isinstance(policy, (str, pathlib.Path)):
+        policy = load_policy(policy)
+    return policy, plan_arms(config, policy, named)
 
-    full_train = len(make_splits(dataset, TrainConfig(split_seed=config.split_seed, healthy_only=config.healthy_only)).train)
-    seeds = list(range(int(config.seeds)))
-    conditions, figures, histories_by_condition = [], {}, {}
-    n_runs = len(config.train_sizes) * len(arms) * len(seeds)
-    done = 0
-    cached_arrays = {}
-    for train_size in config.train_sizes:
-        cond = f"train={train_size}" + (" healthy-only" if config.healthy_only else "")
-        per_set = {}  # test-set name -> arm -> list of per-seed dice arrays
-        per_set_pp = {}  # the same after post-processing
-        set_ids = {}
-        histories = {arm: [] for arm in arms}
-        grid_inputs = {}
-        first_seed = {}  # (test-set name, arm) -> (x, y, pred, ids) of the first seed, for the change figures
-        for arm, arm_policy in arms.items():
-            for seed in seeds:
-                t0 = time.perf_counter()
-                tconfig = TrainConfig(
-                    out_dir=str(out / "runs"),
-                    name=f"{_slug(cond)}/{_slug(arm)}-seed{seed}",
-                    image_size=config.image_size,
-                    epochs=config.epochs,
-                    batch_size=config.batch_size,
-                    learning_rate=config.learning_rate,
-                    base_filters=config.base_filters,
-                    depth=config.depth,
-                    seed=seed,
-                    split_seed=config.split_seed,
-                    healthy_only=config.healthy_only,
-                    **({} if config.normalization is None else {"normalization": config.normalization}),
-                    train_size=None if train_size == "all" else train_size,
-                    min_epoch_samples=full_train if train_size != "all" else None,
-                    data_cache=config.data_cache,
-                    cache_dir=config.cache_dir,
-                    workers=config.workers,
-                    strategy=config.strategy,
-                    augment_in=config.augment_in,
-                    verbose=0,
-                )
-                if arm_policy is not None:
-                    arm_policy = _reseeded(arm_policy, seed)
-                result = train(tconfig, dataset=dataset, policy=arm_policy, resume=config.resume, store=store)
-                histories[arm].append(result["history"])
-                model = result["model"]
-                test_sets = _test_sets(result["splits"], config, extra)
-                for set_name, samples in test_sets:
-                    key = (set_name, tuple(s.id for s in samples))
-                    if key not in cached_arrays:
-                        cached_arrays[key] = stores.get(set_name, store).arrays(samples)
-                    x, y = cached_arrays[key]
-                    pred = model.predict(x, batch_size=config.batch_size, verbose=0)
-                    dice, _, _ = score_predictions(y, pred)
-                    _log_test_set(result, set_name, x, y, pred, [s.id for s in samples], dice)
-                    if seed == seeds[0] and arm in plan.primary:
-                        first_seed[(set_name, arm)] = (x, y, pred, [s.id for s in samples])
-                    per_set.setdefault(set_name, {}).setdefault(arm, []).append(dice)
-                    if config.postprocess:
-                        dice_pp, _, _ = score_predictions(y, postprocess_masks(pred))
-                        per_set_pp.setdefault(set_name, {}).setdefault(arm, []).append(dice_pp)
-                    set_ids[set_name] = [s.id for s in samples]
-                    if seed == seeds[0] and set_name == test_sets[0][0]:
-                        grid_inputs[arm] = (x, y, pred, set_ids[set_name], dice)
-                done += 1
-                if progress is not None:
-                    progress(done, n_runs, f"{cond} {arm} seed {seed}", result["metrics"]["test"]["mean_dice"])
-                _log(
-                    config,
-                    f"[{done}/{n_runs}] {cond} {arm} seed {seed}: test Dice "
-                    f"{result['metrics']['test']['mean_dice']:.4f}, {time.perf_counter() - t0:.0f}s",
-                )
-        histories_by_condition[cond] = histories
-        for set_name, by_arm in per_set.items():
-            summaries = {
-                arm: stats.summarize_arm(np.stack(runs), ids=set_ids[set_name], seeds=seeds)
-                for arm, runs in by_arm.items()
-            }
-            a, b = plan.primary
-            paired = stats.summarize_paired(summaries[a], summaries[b], a, b)
-            entry = {"name": f"{cond} | {set_name}", "train": cond, "test_set": set_name, "arms": summaries,
-                     "paired": paired}
-            if plan.ablation:
-                entry["ablation"] = stats.summarize_paired(summaries[plan.ablation[0]], summaries[plan.ablation[1]],
-                                                           *plan.ablation)
-            if plan.others:
-                entry["comparisons"] = [
-                    {**stats.summarize_paired(summaries[a], summaries[b], a, b), "label": label}
-                    for a, b, label in plan.others
-                ]
-            if set_name in per_set_pp:
-                entry["postprocessed"] = {
-                    arm: stats.summarize_arm(np.stack(runs), ids=set_ids[set_name], seeds=seeds)
-                    for arm, runs in per_set_pp[set_name].items()
-                }
-            conditions.append(entry)
-        figures.update(_condition_figures(out, cond, histories, grid_inputs))
-        figures.update(_dice_change_figures(out, cond, conditions, first_seed, plan.primary))
 
-    preview = _preview(policy if policy is not None else next(iter(named.values())), dataset, out)
-    if preview:
-        figures["augmentation preview"] = preview
-    results = {
-        "config": {**dataclasses.asdict(config), "seeds": seeds, "arm_files": list(config.arms), "arms": list(arms),
-                   "policy": keras.saving.serialize_keras_object(policy),
-                   "arm_policies": {k: keras.saving.serialize_keras_object(v) for k, v in arms.items()},
-                   "data": str(dataset.root), "n_cases": len(dataset)},
-        "alpha": 0.05,
-        "conditions": conditions,
-        "figures": figures,
-        "notes": _notes(conditions),
-        "wall_seconds": time.perf_counter() - start,
-    }
-    try:
-        from lung_keras.report import add_holm
+class _Counter:
+    """Counts finished runs; reports each to `progress` and, when verbose, to stderr."""
 
-        add_holm(results)  # Holm-adjusted p-values per family of comparisons (paired, ablation)
-    except ImportError:
-        pass
-    write_text(out / "metrics.json", json.dumps(results, indent=2, default=_json_default))
-    _write_report(results, out)
-    _log(config, f"compare: {len(conditions)} condition(s), {n_runs} runs, {results['wall_seconds']:.0f}s -> {out}")
-    return results
+    def __init__(self, config, total, progress):
+        self.config, self.total, self.progress, self.done = config, total, progress, 0
+
+    def finished(self, label, test_dice, seconds):
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, label, test_dice)
+        _log(self.config, f"[{self.done}/{self.total}] {label}: test Dice {test_dice:.4f}, {seconds:.0f}s")
+
+
+@dataclasses.dataclass
+class _ConditionRuns:
+    """What the runs of one training condition left: per test set and arm, each seed's per-image Dice (raw
+    and post-processed), the set's ids, each arm's histories, and the first seed's arrays for the figures."""
+
+    dice: dict = dataclasses.field(default_factory=dict)
+    dice_pp: dict = dataclasses.field(default_factory=dict)
+    ids: dict = dataclasses.field(default_factory=dict)
+    histories: dict = dataclasses.field(default_factory=dict)
+    grid_inputs: dict = dataclasses.field(default_factory=dict)  # arm -> first seed on the first test set
+    first_seed: dict = dataclasses.field(default_factory=dict)  # (set, primary arm) -> (x, y, pred, ids)
+    seeds: list = dataclasses.field(default_factory=list)
+
+
+def _train_condition(config, plan, data, out, cond, train_size, counter):
+    """Train every arm x seed of one condition and score each run on every test set."""
+    from lung_keras.train import make_splits
+    from lung_keras.train import train
+
+    full_train = len(make_splits(data.dataset, config.train).train)
+    runs = _ConditionRuns(seeds=list(range(int(config.seeds))))
+    for arm, arm_policy in plan.arms.items():
+        runs.histories[arm] = []
+        for seed in runs.seeds:
+            t0 = time.perf_counter()
+            tconfig = config.run_config(out / "runs", cond, arm, seed, train_size, full_train)
+            result = train(tconfig, dataset=data.dataset, policy=_reseeded(arm_policy, seed), resume=config.resume,
+                           store=data.store)
+            runs.histories[arm].append(result["history"])
+            _score_run(config, plan, data, runs, result, arm, seed)
+            counter.finished(f"{cond} {arm} seed {seed}", result["metrics"]["test"]["mean_dice"],
+                             time.perf_counter() - t0)
+    return runs
+
+
+def _score_run(config, plan, data, runs, result, arm, seed):
+    """One trained run's per-image Dice on every test set, logged to its dashboard; first-seed arrays kept."""
+    from lung_keras.postprocess import postprocess_masks
+    from lung_keras.train import score_predictions
+
+    test_sets = _test_sets(result["splits"], config, data.extra)
+    first = seed == runs.seeds[0]
+    for set_name, samples in test_sets:
+        ids = [s.id for s in samples]
+        x, y = data.arrays(set_name, samples)
+        pred = result["model"].predict(x, batch_size=config.train.batch_size, verbose=0)
+        dice, _, _ = score_predictions(y, pred)
+        _log_test_set(result, set_name, x, y, pred, ids, dice)
+        runs.dice.setdefault(set_name, {}).setdefault(arm, []).append(dice)
+        if config.postprocess:
+            runs.dice_pp.setdefault(set_name, {}).setdefault(arm, []).append(score_predictions(y, postprocess_masks(pred))[0])
+        runs.ids[set_name] = ids
+        if first and arm in plan.primary:
+            runs.first_seed[(set_name, arm)] = (x, y, pred, ids)
+        if first and set_name == test_sets[0][0]:
+            runs.grid_inputs[arm] = (x, y, pred, ids, dice)
+
+
+def _summarize(cond, set_name, by_arm, runs, plan):
+    """The `Condition` of one test set: each arm over seeds, and the planned paired comparisons."""
+    from lung_keras import stats
+    from lung_keras.report import ArmSummary
+    from lung_keras.report import Condition
+    from lung_keras.report import PairedComparison
+
+    def arm_summaries(dice_by_arm):
+        return {arm: ArmSummary.from_dict(stats.summarize_arm(np.stack(per_seed), ids=runs.ids[set_name],
+                                                              seeds=runs.seeds))
+                for arm, per_seed in dice_by_arm.items()}
+
+    def paired(a, b, label=None):
+        entry = stats.summarize_paired(arms[a], arms[b], a, b)
+        return PairedComparison.from_dict({**entry, **({"label": label} if label else {})})
+
+    arms = arm_summaries(by_arm)
+    return Condition(
+        name=f"{cond} | {set_name}", train=cond, test_set=set_name, arms=arms, paired=paired(*plan.primary),
+        ablation=paired(*plan.ablation) if plan.ablation else None,
+        comparisons=[paired(a, b, label) for a, b, label in plan.others] or None,
+        postprocessed=arm_summaries(runs.dice_pp[set_name]) if set_name in runs.dice_pp else None,
+    )
+
+
+def _result(config, plan, policy, dataset, conditions, figures, seconds):
+    """The `ComparisonResult`: settings (with every arm's policy as a Keras config and in `A.save` form),
+    conditions with Holm-adjusted p-values, figures and notes."""
+    import keras
+
+    from lung_keras.report import ComparisonResult
+    from lung_keras.report import add_holm
+
+    settings = {**config.record(), "seeds": list(range(int(config.seeds))), "arm_files": list(config.arms),
+                "arms": list(plan.arms), "policy": keras.saving.serialize_keras_object(policy),
+                "policy_albumentations": _albumentations(policy),
+                "arm_policies": {k: keras.saving.serialize_keras_object(v) for k, v in plan.arms.items()},
+                "arm_policies_albumentations": {k: _albumentations(v) for k, v in plan.arms.items()},
+                "data": str(dataset.root), "n_cases": len(dataset)}
+    result = ComparisonResult(conditions=conditions, config=settings, figures=figures, notes=_notes(conditions),
+                              wall_seconds=seconds)
+    return add_holm(result)  # Holm-adjusted p-values per family of comparisons (paired, ablation, ...)
+
+
+def _albumentations(policy):
+    """`policy` as `A.save` writes the equivalent Albumentations pipeline (None for no policy)."""
+    from lung_keras.augment.bridge import policy_to_dict
+
+    return None if policy is None else policy_to_dict(policy)
 
 
 def _prepare_out(out, config):
@@ -400,17 +451,9 @@ def _prepare_out(out, config):
 
 def _reseeded(policy, seed):
     """A fresh copy of `policy` seeded for training seed `seed` (same policy config, new draws)."""
+    if policy is None:
+        return None
     return type(policy).from_config({**policy.get_config(), "seed": 1000 + seed})
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, pathlib.Path):
-        return str(value)
-    return str(value)
 
 
 def _condition_figures(out, cond, histories, grid_inputs):
@@ -447,13 +490,12 @@ def _log_test_set(result, set_name, x, y, pred, ids, dice):
     dashboard["sets"].append(set_name)
 
 
-def _dice_change_figures(out, cond, conditions, first_seed, primary):
+def _dice_change_figures(out, cond, entries, first_seed, primary):
     """Per test set of `cond`: the images whose seed-averaged Dice changed most between the primary arms."""
     try:
         from lung_keras.viz import dice_change_figures
     except ImportError:
         return {}
-    entries = [c for c in conditions if c["train"] == cond]
     return dice_change_figures(out, entries, first_seed, primary, lambda arm: f"{_slug(cond)}/{_slug(arm)}", _slug)
 
 
@@ -473,20 +515,14 @@ def _preview(policy, dataset, out):
 
 
 def _notes(conditions):
-    notes = []
-    for c in conditions:
-        p = c["paired"]
-        lo, hi = p["ci95"]
-        notes.append(
-            f"{c['name']}: {p['definition']} = {p['mean_diff']:+.4f} Dice (95% CI {lo:+.4f} to {hi:+.4f}, "
-            f"Wilcoxon p = {p['wilcoxon_p']:.3g}, n = {p['n']} images)"
-        )
-    return notes
+    return [f"{c.name}: {p.definition} = {p.mean_diff:+.4f} Dice (95% CI {p.ci95[0]:+.4f} to {p.ci95[1]:+.4f}, "
+            f"Wilcoxon p = {p.wilcoxon_p:.3g}, n = {p.n} images)" for c in conditions for p in [c.paired]]
 
 
-def _write_report(results, out):
-    try:
-        from lung_keras.report import write_report
-    except ImportError:
-        return None
-    return write_report(results, out)
+def _write(result, out):
+    """`metrics.json`, then `report.md` and `report.html`, from the same result."""
+    from lung_keras.report import write_report
+    from lung_keras.report import write_results
+
+    write_results(result, out / "metrics.json")
+    write_report(result, out)

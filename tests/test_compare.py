@@ -11,6 +11,7 @@ pytest.importorskip("lung_keras.report")
 from lung_keras import data
 from lung_keras.compare import CompareConfig
 from lung_keras.compare import run_comparison
+from lung_keras.report import read_results
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,16 @@ def test_report_files_and_structure(tiny_compare):
     out, results = tiny_compare
     for name in ("report.md", "report.html", "metrics.json"):
         assert (out / name).is_file()
-    assert json.loads((out / "metrics.json").read_text())["conditions"] == json.loads(
-        json.dumps(results["conditions"])
-    )
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(results.to_dict()))
+    assert saved["schema_version"] == 2 and read_results(out / "metrics.json").conditions == results.conditions
+    # The policy in Albumentations' A.save form beside its Keras config; the baseline has none.
+    from lung_keras.augment.bridge import policy_from_dict
+
+    albumentations = policy_from_dict(saved["config"]["policy_albumentations"])
+    assert [type(t).__name__ for t in albumentations.transforms] == [
+        t["class_name"] for t in saved["config"]["policy"]["config"]["transforms"]]
+    assert saved["config"]["arm_policies_albumentations"]["baseline"] is None
     names = [c["name"] for c in results["conditions"]]
     # Healthy-only: test normal and abnormal cases separately, for every train size.
     assert names == [
@@ -118,6 +126,16 @@ def test_config_validation():
     with pytest.raises(ValueError, match="train_sizes"):
         CompareConfig(train_sizes=("ten",))
     assert CompareConfig(train_sizes=("10", "ALL")).train_sizes == (10, "all")
+    # The shared training settings are a TrainConfig (its defaults and checks); None means its default.
+    from lung_keras.train import TrainConfig
+
+    config = CompareConfig(epochs=2, healthy_only=True, normalization=None, seeds=1)
+    assert config.train == TrainConfig(epochs=2, healthy_only=True, verbose=0)
+    assert config.record()["epochs"] == 2 and config.record()["seeds"] == 1
+    with pytest.raises(ValueError, match="strategy='gpus'"):
+        CompareConfig(strategy="gpus")
+    with pytest.raises(TypeError, match=r"unknown settings \['seed'\]"):
+        CompareConfig(seed=3)  # set per run by the comparison
 
 
 def _two_step_policy():
