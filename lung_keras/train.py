@@ -4,10 +4,16 @@ A training run writes `runs/<name>/`:
 
 - `config.json`: every setting, the resolved data folder, the split ids and library versions;
 - `history.csv`: loss, accuracy, dice and their `val_` twins per epoch (plus wall time);
-- `logs/`: TensorBoard event files (scalars, and prediction grids when the display callback is available);
+- `logs/`: TensorBoard event files: `train/` and `validation/` scalars with Keras' `TensorBoard` tags, written
+  by `lung_keras.callbacks.ScalarLogger` (TensorBoard's `EventFileWriter`, so any backend, no TensorFlow), and
+  prediction grids when the display callback is available;
 - `best.keras`: the plain model (no augmentation wrapper) at the epoch of best validation Dice;
 - `metrics.json`: per-image test Dice/IoU with the mean, and training times;
 - `curves.png`: loss, accuracy and Dice, train vs validation.
+
+`train` reads as its steps (check the arguments, seed, decode, split, open the run folder, build the inputs,
+fit, test); the run folder and the resume state live in `lung_keras._run_folder`. The module stays one (over
+500 lines) because `evaluate` scores with the same functions as the test step, and `compare` uses both.
 """
 
 import csv
@@ -17,7 +23,6 @@ import json
 import pathlib
 import platform
 import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -26,6 +31,7 @@ from lung_keras import data as lk_data
 from lung_keras._io import atomic_path
 from lung_keras._io import write_csv
 from lung_keras._io import write_text
+from lung_keras._run_folder import open_run_dir
 from lung_keras.postprocess import postprocess_masks
 from lung_keras.saving import load_model
 
@@ -216,118 +222,6 @@ def _best_checkpoint(path, monitor="val_dice", best=-np.inf, best_epoch=None):
     return BestCheckpoint()
 
 
-STATE_FILE = "state.json"  # inside <run>/backup/, present while a run is unfinished or was killed
-# Settings a resumed run may change (they do not change what is trained).
-_RESUMABLE_CHANGES = {"verbose", "versions", "display_samples", "data_cache", "cache_dir", "workers", "strategy",
-                      "distribution"}
-
-
-class RunState:
-    """What `train --resume` needs to continue a killed run: the last complete epoch, its weights (model,
-    optimizer and augmentation seed state), the best validation Dice so far, the history rows, the time.
-
-    Written at the end of every epoch: weights to `backup/epoch-<k>.weights.h5`, then `backup/state.json`
-    pointing at them (both atomically), then the older weights file is removed, so a kill at any moment
-    leaves a consistent pair.
-    """
-
-    def __init__(self, run_dir):
-        self.run_dir = pathlib.Path(run_dir)
-        self.backup = self.run_dir / "backup"
-        self.epoch, self.best, self.best_epoch, self.seconds, self.weights, self.rows = 0, -np.inf, None, 0.0, None, []
-
-    @classmethod
-    def read(cls, run_dir):
-        state = cls(run_dir)
-        path = state.backup / STATE_FILE
-        if not path.is_file():
-            return state
-        try:
-            record = json.loads(path.read_text())
-            state.epoch, state.seconds, state.rows = int(record["epoch"]), float(record["seconds"]), record["history"]
-            state.best = float(record["best"]) if record["best"] is not None else -np.inf
-            state.best_epoch, state.weights = record["best_epoch"], record["weights"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}: cannot resume, the run state is unreadable ({error})") from error
-        if state.weights and not (state.backup / state.weights).is_file():
-            raise ValueError(f"{path}: cannot resume, its weights file {state.weights} is missing")
-        return state
-
-    def history(self):
-        keys = [k for k in self.rows[0] if k != "epoch"] if self.rows else []
-        return {k: [row[k] for row in self.rows] for k in keys}
-
-    def callback(self, checkpoint):
-        import keras
-
-        state = self
-
-        class SaveRunState(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                row = {"epoch": epoch, **{k: float(v) for k, v in sorted((logs or {}).items())}}
-                state.rows = [r for r in state.rows if r["epoch"] < epoch] + [row]
-                previous = state.weights
-                state.epoch, state.seconds = epoch + 1, row.get("time", state.seconds)
-                state.best, state.best_epoch = checkpoint.best, checkpoint.best_epoch
-                state.weights = f"epoch-{epoch + 1}.weights.h5"
-                with atomic_path(state.backup / state.weights) as tmp:
-                    self.model.save_weights(str(tmp))
-                state.write()
-                if previous and previous != state.weights:
-                    (state.backup / previous).unlink(missing_ok=True)
-
-        return SaveRunState()
-
-    def write(self):
-        record = {"epoch": self.epoch, "seconds": self.seconds, "weights": self.weights,
-                  "best": None if not np.isfinite(self.best) else self.best, "best_epoch": self.best_epoch,
-                  "history": self.rows}
-        write_text(self.backup / STATE_FILE, json.dumps(record, indent=1))
-        if self.rows:
-            write_csv(self.run_dir / "history.csv", self.rows, lineterminator="\n")
-
-    def restore(self, model):
-        """Load the saved weights (and optimizer and seed state) into a compiled, built `model`."""
-        if not self.weights:
-            return
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(str(self.backup / self.weights))
-
-
-def prepare_run_dir(run_dir, record, resume=False, overwrite=False):
-    """Create `run_dir` for a new run, or check it for `resume`; return the `RunState` to start from.
-
-    An existing, non-empty run folder is refused unless `resume` (continue it: same settings required) or
-    `overwrite` (delete it first). Call it only after every input has been validated, so a bad argument
-    leaves nothing behind.
-    """
-    run_dir = pathlib.Path(run_dir)
-    exists = run_dir.is_dir() and any(run_dir.iterdir())
-    if exists and overwrite:
-        shutil.rmtree(run_dir)
-    elif exists and resume:
-        previous_path = run_dir / "config.json"
-        if not previous_path.is_file():
-            raise ValueError(f"{run_dir}: cannot resume, it holds no config.json (not a lung_keras run folder?)")
-        previous = json.loads(previous_path.read_text())
-        changed = sorted(k for k in set(previous) | set(record) if k not in _RESUMABLE_CHANGES
-                         and json.dumps(previous.get(k), default=str) != json.dumps(record.get(k), default=str))
-        if changed:
-            shown = ", ".join(f"{k}: {previous.get(k)!r} -> {record.get(k)!r}" for k in changed[:6])
-            raise ValueError(f"{run_dir}: cannot resume with different settings ({shown}); "
-                             "use the original settings, or --overwrite to start again")
-        for stale in run_dir.glob(".*.tmp-*"):  # what a kill mid-write left behind
-            stale.unlink()
-        return RunState.read(run_dir)
-    elif exists:
-        raise FileExistsError(f"{run_dir} already exists: pass --resume to continue that run or --overwrite to "
-                              "replace it (or choose another --name)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.json", json.dumps(record, indent=2, default=str))
-    return RunState(run_dir)
-
-
 def unwrap(model):
     """The segmentation model inside an augmentation wrapper (or the model itself)."""
     for attr in ("inner_model", "model", "segmentation_model"):
@@ -335,15 +229,6 @@ def unwrap(model):
         if inner is not None and hasattr(inner, "predict") and inner is not model:
             return inner
     return model
-
-
-def load_policy(policy):
-    """A policy object, or a policy file (Albumentations JSON/YAML or ours) loaded through the bridge."""
-    if policy is None or not isinstance(policy, (str, pathlib.Path)):
-        return policy
-    from lung_keras.augment import bridge
-
-    return bridge.load_policy(policy)
 
 
 def _versions():
@@ -364,8 +249,35 @@ def score_predictions(y_true, y_pred, threshold=0.5):
     return dice, iou, acc
 
 
+@dataclasses.dataclass
+class TrainResult:
+    """What a training run returns; also read by its former dict keys (`result["metrics"]`, `result["model"]`...).
+
+    `metrics` is the run's `metrics.json`; `history` each epoch's logs by name; `model` the best checkpoint;
+    `dashboard` the Segmentation dashboard record `lung_keras.compare` extends (None without the plugin);
+    `resumed` is `"finished"` when `--resume` found the run already finished.
+    """
+
+    run_dir: pathlib.Path
+    metrics: dict
+    history: dict
+    model: object
+    splits: Splits
+    dashboard: dict = None
+    resumed: str = None
+
+    def __getitem__(self, key):
+        if key not in {f.name for f in dataclasses.fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key, default=None):
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+
 def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, overwrite=False, store=None):
-    """Run one training run as `config` says; return a dict with the run folder and test results.
+    """Run one training run as `config` says; return its `TrainResult` (run folder, test metrics, model).
 
     Args:
         config: a `TrainConfig`.
@@ -381,44 +293,85 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
             decodes once for all its runs). Else the data is decoded once here, in memory or in the disk cache
             as `config.data_cache` says.
     """
-    import keras
-
-    from lung_keras.distribute import check_strategy
     from lung_keras.distribute import make_distribution
-    from lung_keras.models import unet
 
-    config = dataclasses.replace(config)
+    config = _checked(config, resume, overwrite)
+    distribution = make_distribution(config.strategy)  # first: TensorFlow sets devices up once, at start
+    _seed_everything(config)
+    store = _decoded(config, dataset, store)
+    dataset = store.dataset if dataset is None else dataset
+    config.data = str(dataset.root)
+    splits = make_splits(dataset, config)
+    name = config.name or datetime.datetime.now().strftime("unet-%Y%m%d-%H%M%S")
+    policy = _load_policy(policy if policy is not None else config.policy)
+    record = _run_record(config, name, splits, policy, distribution)
+    run_dir, state = open_run_dir(pathlib.Path(config.out_dir) / name, record, distribution, resume, overwrite)
+    if resume and (run_dir / "metrics.json").is_file() and (run_dir / "best.keras").is_file():
+        return _finished_run(run_dir, name, splits, config)
+    reps = _repeats(config, splits)
+    train_data, val_data, fit_args = _fit_inputs(config, store, splits, policy, distribution, reps)
+    checkpoint, start = _fit(config, store, splits, policy, distribution, state, run_dir, train_data, val_data,
+                             fit_args, reps, extra_callbacks)
+    train_seconds = state.seconds if state.rows else time.perf_counter() - start
+    best = load_model(run_dir / "best.keras")
+    metrics, hist, dashboard = _test(config, store, splits, best, state, run_dir, distribution, name, checkpoint,
+                                     train_seconds, len(splits.train) * reps)
+    shutil.rmtree(state.backup, ignore_errors=True)  # finished: nothing left to resume
+    _plot_curves(run_dir)
+    if not distribution.is_chief:
+        shutil.rmtree(run_dir.parent, ignore_errors=True)
+        run_dir = pathlib.Path(config.out_dir) / name
+    elif config.verbose:
+        print(f"{name}: test Dice {metrics['test']['mean_dice']:.4f} (n={metrics['test']['n']}), best val Dice "
+              f"{checkpoint.best:.4f} at epoch {checkpoint.best_epoch}, {train_seconds:.0f}s -> {run_dir}")
+    return TrainResult(run_dir, metrics, hist, best, splits, dashboard)
+
+
+def _checked(config, resume, overwrite):
+    """A copy of `config` (the run records the resolved data folder in it), with the run arguments checked."""
+    from lung_keras.distribute import check_strategy
+
     check_strategy(config.strategy)
     if resume and overwrite:
         raise ValueError("Pass either resume=True (--resume) or overwrite=True (--overwrite), not both.")
     if resume and not config.name:
         raise ValueError("--resume needs the --name of the run to continue.")
-    distribution = make_distribution(config.strategy)  # first: TensorFlow sets devices up once, at start
+    return dataclasses.replace(config)
+
+
+def _seed_everything(config):
+    import keras
+
     keras.utils.set_random_seed(config.seed)
     if config.deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
 
-    if store is None or tuple(store.image_size) != config.size:
-        source = dataset if dataset is not None else lk_data.resolve_data_dir(config.data)
-        store = lk_data.build_store(source, config.size, cache=config.data_cache, cache_dir=config.cache_dir,
-                                    workers=config.workers, skip_invalid=config.skip_invalid,
-                                    binarize_threshold=config.binarize_threshold, verbose=config.verbose)
-    dataset = store.dataset if dataset is None else dataset
-    config.data = str(dataset.root)
-    splits = make_splits(dataset, config)
-    name = config.name or datetime.datetime.now().strftime("unet-%Y%m%d-%H%M%S")
-    run_dir = pathlib.Path(config.out_dir) / name
-    streaming = store.location is not None  # a disk store streams; a memory store trains from arrays
-    # Small-data regime: repeat the few images so every epoch has as many steps as a full-data epoch (the
-    # augmented arm then sees new draws of each image within an epoch).
-    reps = 1
-    if config.min_epoch_samples and len(splits.train) < config.min_epoch_samples:
-        reps = -(-int(config.min_epoch_samples) // len(splits.train))
-    num_train = len(splits.train) * reps
 
-    policy = load_policy(policy if policy is not None else config.policy)
+def _decoded(config, dataset, store):
+    """`store` when decoded at the run's size, else the data decoded once (memory or disk cache)."""
+    if store is not None and tuple(store.image_size) == config.size:
+        return store
+    source = dataset if dataset is not None else lk_data.resolve_data_dir(config.data)
+    return lk_data.build_store(source, config.size, cache=config.data_cache, cache_dir=config.cache_dir,
+                               workers=config.workers, skip_invalid=config.skip_invalid,
+                               binarize_threshold=config.binarize_threshold, verbose=config.verbose)
+
+
+def _load_policy(policy):
+    """A policy object as is, or a policy file loaded by `lung_keras.augment.bridge.load_policy`."""
+    if policy is None or not isinstance(policy, (str, pathlib.Path)):
+        return policy
+    from lung_keras.augment.bridge import load_policy
+
+    return load_policy(policy)
+
+
+def _run_record(config, name, splits, policy, distribution):
+    """`config.json`: every setting, the run name, the split ids, versions, the policy and the distribution."""
+    import keras
+
     record = dataclasses.asdict(config)
     record.update(
         run_name=name,
@@ -427,22 +380,27 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         policy_config=keras.saving.serialize_keras_object(policy) if policy is not None else None,
         distribution=distribution.describe(config.batch_size),
     )
-    if distribution.is_chief:
-        state = prepare_run_dir(run_dir, record, resume=resume, overwrite=overwrite)
-    else:  # a multi-worker non-chief: the same steps, written to a temporary folder removed at the end
-        chief_state = RunState.read(run_dir) if resume else RunState(run_dir)
-        run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-worker-")) / name
-        state = prepare_run_dir(run_dir, record)
-        state.epoch, state.best, state.best_epoch, state.seconds = (
-            chief_state.epoch, chief_state.best, chief_state.best_epoch, chief_state.seconds)
-        state.restore_from = chief_state
-    if resume and (run_dir / "metrics.json").is_file() and (run_dir / "best.keras").is_file():
-        return _finished_run(run_dir, name, splits, None, config)
+    return record
+
+
+def _repeats(config, splits):
+    """How often the training images repeat per epoch: in the small-data regime, enough for as many steps as
+    a full-data epoch (the augmented arm then sees new draws of each image within an epoch)."""
+    if config.min_epoch_samples and len(splits.train) < config.min_epoch_samples:
+        return -(-int(config.min_epoch_samples) // len(splits.train))
+    return 1
+
+
+def _fit_inputs(config, store, splits, policy, distribution, reps):
+    """`(train_data, val_data, fit_args)` for `model.fit`: arrays from a memory store, batches streamed from a
+    disk store or a data-parallel mesh, or a tf.data pipeline that augments (`augment_in="pipeline"`)."""
+    import keras
 
     in_pipeline = policy is not None and config.augment_in == "pipeline"
     if in_pipeline and keras.backend.backend() != "tensorflow":
         raise ValueError("augment_in='pipeline' augments in a tf.data pipeline and needs KERAS_BACKEND=tensorflow; "
                          "use augment_in='model' (the default) on other backends.")
+    streaming = store.location is not None  # a disk store streams; a memory store trains from arrays
     if in_pipeline:
         def augment(images, masks):
             out = policy({"images": images, "segmentation_masks": masks}, training=True)
@@ -450,73 +408,78 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
 
         train_data = store.tf_dataset(splits.train, config.batch_size, shuffle=True, seed=config.seed, repeat=reps,
                                       map_fn=augment)
-        val_data = _stream(store, splits.val, config) if streaming else store.arrays(splits.val)
-        fit_args = {}
-    elif streaming or distribution.name == "data-parallel":
+        return train_data, _stream(store, splits.val, config) if streaming else store.arrays(splits.val), {}
+    if streaming or distribution.name == "data-parallel":
         # A data-parallel mesh needs batches divisible by its devices: a short last batch is topped up with
         # the epoch's first rows (so up to replicas - 1 validation images count twice; see the README).
         multiple = distribution.replicas if distribution.name == "data-parallel" else 1
-        train_data = _stream(store, splits.train, config, shuffle=True, repeat=reps, multiple=multiple)
-        val_data = _stream(store, splits.val, config, multiple=multiple)
-        fit_args = {}
-    else:
-        x_train, y_train = store.arrays(splits.train)
-        if reps > 1:
-            x_train, y_train = np.concatenate([x_train] * reps), np.concatenate([y_train] * reps)
-        train_data, val_data = x_train, store.arrays(splits.val)
-        fit_args = {"y": y_train, "batch_size": config.batch_size, "shuffle": True}
+        return (_stream(store, splits.train, config, shuffle=True, repeat=reps, multiple=multiple),
+                _stream(store, splits.val, config, multiple=multiple), {})
+    x_train, y_train = store.arrays(splits.train)
+    if reps > 1:
+        x_train, y_train = np.concatenate([x_train] * reps), np.concatenate([y_train] * reps)
+    return x_train, store.arrays(splits.val), {"y": y_train, "batch_size": config.batch_size, "shuffle": True}
+
+
+def _compiled_model(config, channels, policy, distribution, num_train):
+    """The U-Net (wrapped with the policy unless it augments in the pipeline), compiled; call in the scope."""
+    import keras
+
+    from lung_keras.models import unet
+
+    model = unet((*config.size, channels), config.base_filters, config.depth, momentum=config.momentum,
+                 normalization=config.normalization, synchronized=distribution.synchronized_batchnorm)
+    if policy is not None and config.augment_in != "pipeline":
+        from lung_keras.augment import AugmentedModel
+
+        model = AugmentedModel(model, policy)
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        steps = config.epochs * -(-num_train // config.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=make_loss(config.loss), metrics=make_metrics())
+    return model
+
+
+def _fit(config, store, splits, policy, distribution, state, run_dir, train_data, val_data, fit_args, reps,
+         extra_callbacks):
+    """Build, compile and fit the model in the distribution's scope, from `state` when resuming.
+
+    Returns `(checkpoint, start)`: the best-checkpoint callback and when fitting started.
+    """
+    from lung_keras.callbacks.events import ScalarLogger
 
     with distribution.scope():
-        net = unet((*config.size, store.channels), config.base_filters, config.depth, momentum=config.momentum,
-                   normalization=config.normalization, synchronized=distribution.synchronized_batchnorm)
-        model = net
-        if policy is not None and not in_pipeline:
-            from lung_keras.augment import AugmentedModel
-
-            model = AugmentedModel(net, policy)
-        learning_rate = config.learning_rate
-        if config.lr_schedule == "cosine":
-            steps = config.epochs * -(-num_train // config.batch_size)
-            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.05)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=make_loss(config.loss),
-            metrics=make_metrics(),
-        )
+        model = _compiled_model(config, store.channels, policy, distribution, len(splits.train) * reps)
         checkpoint = _best_checkpoint(str(run_dir / "best.keras"), best=state.best, best_epoch=state.best_epoch)
         callbacks = [
             _epoch_timer(state.seconds),
             checkpoint,
             state.callback(checkpoint),  # after the checkpoint, so the saved state knows this epoch's best
-            keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
+            ScalarLogger(run_dir / "logs"),  # Keras' TensorBoard tags, written without TensorFlow
         ]
         shown = splits.val[: config.display_samples or 0]
         if distribution.name == "data-parallel":  # the callback's predict batch must divide among the devices
             shown = shown[: len(shown) // distribution.replicas * distribution.replicas]
         display = _display_callback(*store.arrays(shown), [s.id for s in shown], run_dir / "logs", config) if shown \
             else None
-        if display is not None:
-            callbacks.append(display)
-        callbacks += list(extra_callbacks)
-
+        callbacks += ([display] if display is not None else []) + list(extra_callbacks)
         if distribution.name == "multiworker":
             _build_for_multiworker(model, store.arrays(splits.train[: config.batch_size]))
         if state.epoch:
             model.build((None, *config.size, store.channels))
             getattr(state, "restore_from", state).restore(model)
         start = time.perf_counter()
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            verbose=config.verbose,
-            initial_epoch=state.epoch,
-            **fit_args,
-        )
-    train_seconds = state.seconds if state.rows else time.perf_counter() - start
+        model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
+                  verbose=config.verbose, initial_epoch=state.epoch, **fit_args)
+    return checkpoint, start
 
-    best = load_model(run_dir / "best.keras")
+
+def _test(config, store, splits, best, state, run_dir, distribution, name, checkpoint, train_seconds, num_train):
+    """Score the best checkpoint on the test split, log it to the dashboard, write `metrics.json`.
+
+    Returns `(metrics, history, dashboard)`.
+    """
     x_test, y_test = store.arrays(splits.test)
     predictions = best.predict(x_test, batch_size=config.batch_size, verbose=0)
     dice, iou, acc = score_predictions(y_test, predictions)
@@ -526,7 +489,6 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         dashboard = _log_test_predictions(run_dir, splits.test, x_test, y_test, predictions, dice, hist, config)
     val_dice = hist.get("val_dice", [])
     times = hist.get("time", [])
-    first_95 = next((t for v, t in zip(val_dice, times) if v >= 0.95), None)
     metrics = {
         "run_name": name,
         "test": {
@@ -543,7 +505,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         "best_epoch": checkpoint.best_epoch,
         "best_val_dice": checkpoint.best,
         "train_seconds": train_seconds,
-        "seconds_to_val_dice_0.95": first_95,
+        "seconds_to_val_dice_0.95": next((t for v, t in zip(val_dice, times) if v >= 0.95), None),
         "train_images_per_second": num_train * len(val_dice) / train_seconds if val_dice else None,
         "epochs_run": len(val_dice),
         "num_train": len(splits.train),
@@ -551,18 +513,7 @@ def train(config, dataset=None, policy=None, extra_callbacks=(), resume=False, o
         "num_test": len(splits.test),
     }
     write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
-    shutil.rmtree(state.backup, ignore_errors=True)  # finished: nothing left to resume
-    _plot_curves(run_dir)
-    if not distribution.is_chief:
-        shutil.rmtree(run_dir.parent, ignore_errors=True)
-        run_dir = pathlib.Path(config.out_dir) / name
-    elif config.verbose:
-        print(
-            f"{name}: test Dice {metrics['test']['mean_dice']:.4f} (n={len(dice)}), best val Dice "
-            f"{checkpoint.best:.4f} at epoch {checkpoint.best_epoch}, {train_seconds:.0f}s -> {run_dir}"
-        )
-    return {"run_dir": run_dir, "metrics": metrics, "history": hist, "model": best, "splits": splits,
-            "dashboard": dashboard}
+    return metrics, hist, dashboard
 
 
 def _build_for_multiworker(model, example_batch):
@@ -605,7 +556,7 @@ def _stream(store, samples, config, shuffle=False, repeat=1, multiple=1):
                             multiple=multiple)
 
 
-def _finished_run(run_dir, name, splits, x_test, config):
+def _finished_run(run_dir, name, splits, config):
     """The result of a run that already finished (`--resume` on it): its model, metrics and history."""
     best = load_model(run_dir / "best.keras")
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -614,8 +565,7 @@ def _finished_run(run_dir, name, splits, x_test, config):
     hist = {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
     if config.verbose:
         print(f"{name}: already finished (test Dice {metrics['test']['mean_dice']:.4f}) -> {run_dir}")
-    return {"run_dir": run_dir, "metrics": metrics, "history": hist, "model": best, "splits": splits,
-            "resumed": "finished"}
+    return TrainResult(run_dir, metrics, hist, best, splits, resumed="finished")
 
 
 def _display_callback(x_val, y_val, ids, log_dir, config):

@@ -49,6 +49,59 @@ def test_run_folder_contents(small_run):
     assert metrics["test"]["mean_dice"] == pytest.approx(np.mean(per_image))
     # The saved best model reproduces the reported best validation Dice epoch.
     assert 1 <= metrics["best_epoch"] <= 8
+    # TensorBoard's Scalars tab: Keras' TensorBoard tags, one point per epoch, the history's values.
+    scalars = _scalars(run / "logs")
+    assert set(scalars["train"]) == TRAIN_TAGS and set(scalars["validation"]) == VALIDATION_TAGS
+    np.testing.assert_allclose(scalars["train"]["epoch_loss"], small_run["history"]["loss"], rtol=1e-6)
+    np.testing.assert_allclose(scalars["validation"]["epoch_dice"], small_run["history"]["val_dice"], rtol=1e-6)
+    assert scalars["train"]["epoch_learning_rate"][0] > scalars["train"]["epoch_learning_rate"][-1]  # cosine decay
+
+
+TRAIN_TAGS = {"epoch_loss", "epoch_accuracy", "epoch_dice", "epoch_time", "epoch_learning_rate"}
+VALIDATION_TAGS = {"epoch_loss", "epoch_accuracy", "epoch_dice", "evaluation_loss_vs_iterations",
+                   "evaluation_accuracy_vs_iterations", "evaluation_dice_vs_iterations"}
+
+
+def _scalars(log_dir):
+    """`{split: {tag: [value per step]}}` as TensorBoard's scalars plugin reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    out = {}
+    for split in ("train", "validation"):
+        acc = EventAccumulator(str(log_dir / split), size_guidance={"tensors": 0})
+        acc.Reload()
+        out[split] = {tag: [float(tensor_util.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+                      for tag in acc.Tags()["tensors"]
+                      if acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
+    return out
+
+
+JAX_WITHOUT_TENSORFLOW = r"""
+import sys
+sys.modules["tensorflow"] = None  # any import of TensorFlow fails
+from lung_keras.train import TrainConfig, train
+result = train(TrainConfig(data=sys.argv[1], out_dir=sys.argv[2], name="jax", image_size=32, epochs=2, base_filters=4,
+                           depth=2, train_size=8, display_samples=2, verbose=0, data_cache="memory"))
+print("RESULT", len(result["history"]["loss"]))
+"""
+
+
+@pytest.mark.slow
+def test_training_logs_scalars_under_jax_without_tensorflow(montgomery_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    proc = subprocess.run([sys.executable, "-c", JAX_WITHOUT_TENSORFLOW, str(montgomery_dir), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "RESULT 2" in proc.stdout
+    scalars = _scalars(tmp_path / "jax" / "logs")
+    assert set(scalars["train"]) == TRAIN_TAGS and set(scalars["validation"]) == VALIDATION_TAGS
+    assert all(len(v) == 2 for v in scalars["train"].values())
+    assert any((tmp_path / "jax" / "logs" / "display").glob("events.out.tfevents.*"))  # prediction grids too
 
 
 @pytest.mark.slow

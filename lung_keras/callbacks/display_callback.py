@@ -2,25 +2,14 @@
 
 import io
 import os
-import socket
-import threading
-import time
 
 import keras
 import numpy as np
 
+from lung_keras.callbacks.events import EventWriter
 from lung_keras.viz._arrays import as_binary_mask
 from lung_keras.viz._arrays import dice_np
 from lung_keras.viz._arrays import to_numpy
-
-_uid_lock = threading.Lock()
-_uid = [0]
-
-
-def _next_uid():
-    with _uid_lock:
-        _uid[0] += 1
-        return _uid[0]
 
 
 def _import_plugin_summary():
@@ -34,38 +23,6 @@ def _import_plugin_summary():
             "only the image grids."
         ) from error
     return summary
-
-
-class _EventWriter:
-    """One TensorBoard event file written with tensorboard's protos only (no TensorFlow)."""
-
-    def __init__(self, logdir, filename_suffix=".lung_keras_display"):
-        from tensorboard.compat.proto import event_pb2
-        from tensorboard.summary.writer import record_writer
-
-        os.makedirs(logdir, exist_ok=True)
-        self._event_pb2 = event_pb2
-        self.path = os.path.join(
-            logdir,
-            "events.out.tfevents.%010d.%s.%s.%s%s"
-            % (time.time(), socket.gethostname(), os.getpid(), _next_uid(), filename_suffix),
-        )
-        self._file = open(self.path, "wb")
-        self._writer = record_writer.RecordWriter(self._file)
-        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-        self.flush()
-
-    def _write(self, event):
-        self._writer.write(event.SerializeToString())
-
-    def add_summary(self, summary, step):
-        self._write(self._event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
-
-    def flush(self):
-        self._writer.flush()
-
-    def close(self):
-        self._writer.close()
 
 
 def _image_summary_value(tag, rgb_uint8, description=""):
@@ -222,7 +179,7 @@ class DisplayCallback(keras.callbacks.Callback):
 
     def _get_writer(self):
         if self._writer is None:
-            self._writer = _EventWriter(self.output_dir)
+            self._writer = EventWriter(self.output_dir, filename_suffix=".lung_keras_display")
         return self._writer
 
     def log_samples(self, step, predictions=None):
