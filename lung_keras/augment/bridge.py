@@ -36,20 +36,22 @@ _BORDER_ALIASES = {"reflect101": 4, "reflect_101": 4, "edge": 1, "nearest": 1, "
 
 # --------------------------------------------------------------------------------------------------
 # Normalizers: one per kind of Albumentations argument; each returns the value `to_dict()` would hold.
+# Their messages say what was expected; `_normalize_args` names the transform and ends with
+# "Received: name=value" (the dialect of every error here and of the layers).
 
 
 def _num(v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"expected a number, received {v!r}")
+        raise ValueError("expected a number")
     return v
 
 
 def _pair(v, name="value"):
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
-            raise ValueError(f"{name} must be a number or a pair of numbers, received {v!r}")
+            raise ValueError(f"{name} must be a number or a pair of numbers")
         return _num(v[0]), _num(v[1])
-    raise ValueError(f"{name} must be a number or a pair of numbers, received {v!r}")
+    raise ValueError(f"{name} must be a number or a pair of numbers")
 
 
 def _sorted_pair(v):
@@ -60,7 +62,7 @@ def _sorted_pair(v):
 
 def _nondecreasing(lo, hi, v):
     if lo > hi:
-        raise ValueError(f"the first value must not exceed the second, received {v!r}")
+        raise ValueError("the first value must not exceed the second")
 
 
 def _symmetric(v):
@@ -108,7 +110,7 @@ def _axis_dict(default):
         if isinstance(v, dict):
             unknown = set(v) - {"x", "y"}
             if unknown or not v:
-                raise ValueError(f'expected a dict with keys "x" and/or "y", received {v!r}')
+                raise ValueError('expected a dict with keys "x" and/or "y"')
             return {"x": _repeat_pair(v.get("x", default)), "y": _repeat_pair(v.get("y", default))}
         pair = _repeat_pair(v)
         return {"x": list(pair), "y": list(pair)}
@@ -126,7 +128,7 @@ def _flag(table, aliases, kind):
                 return aliases[key]
         elif isinstance(v, int) and not isinstance(v, bool) and v in table.values():
             return int(v)
-        raise ValueError(f"unknown {kind} {v!r}; expected one of {sorted(table)} or the OpenCV flags {sorted(table.values())}")
+        raise ValueError(f"unknown {kind}; expected one of {sorted(table)} or the OpenCV flags {sorted(table.values())}")
 
     return norm
 
@@ -143,14 +145,14 @@ def _fill(v):
 
 def _bool(v):
     if not isinstance(v, bool):
-        raise ValueError(f"expected a bool, received {v!r}")
+        raise ValueError("expected a bool")
     return v
 
 
 def _choice(*options):
     def norm(v):
         if v not in options:
-            raise ValueError(f"expected one of {list(options)}, received {v!r}")
+            raise ValueError(f"expected one of {list(options)}")
         return v
 
     return norm
@@ -257,6 +259,15 @@ def _supported_message():
     return "Supported transforms: " + ", ".join(SUPPORTED_TRANSFORMS) + "."
 
 
+def _unsupported_transform(name):
+    return ValueError(f"Unsupported Albumentations transform {name!r}. {_supported_message()} Received: transform={name!r}")
+
+
+def _received(args):
+    """`Received: a=1, b='x'` for a dict of arguments."""
+    return "Received: " + ", ".join(f"{k}={v!r}" for k, v in args.items())
+
+
 def _short_name(class_fullname):
     # Albumentations writes short names for its own classes and may read `albumentations.x.y.Name`.
     if class_fullname.startswith("albumentations."):
@@ -334,10 +345,10 @@ def normalize_transform_dict(transform):
         ValueError: for a transform outside `SUPPORTED_TRANSFORMS` or an unknown/invalid argument.
     """
     if not isinstance(transform, dict) or "__class_fullname__" not in transform:
-        raise ValueError(f"Expected a transform dict with '__class_fullname__'. Received: {transform!r}")
+        raise ValueError(f"Expected a transform dict with '__class_fullname__'. Received: transform={transform!r}")
     name = _short_name(transform["__class_fullname__"])
     if name not in SUPPORTED_TRANSFORMS:
-        raise ValueError(f"Unsupported Albumentations transform {name!r}. {_supported_message()}")
+        raise _unsupported_transform(name)
     args = _jsonable({k: v for k, v in transform.items() if k != "__class_fullname__"})
     p = args.pop("p", 1.0 if name == "Compose" else 0.5)
     p_value = _probability(name, p)
@@ -348,7 +359,7 @@ def normalize_transform_dict(transform):
             for key, default in _COMPOSE_EXTRAS.items():
                 out[key] = args.pop(key, default)
         if args:
-            raise ValueError(f"{name}: unknown arguments {sorted(args)}. Received: {args!r}")
+            raise ValueError(f"{name}: unknown arguments {sorted(args)}. {_received(args)}")
         return out
     out.update(_full_args(name, args))
     return out
@@ -358,17 +369,14 @@ def normalize_transform_dict(transform):
 # lung_keras layers <-> Albumentations dicts
 
 
-def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def _layer_class(name):
-    """The `lung_keras.augment` class called `name` (from the package, else its own module)."""
-    package = importlib.import_module("lung_keras.augment")
-    cls = getattr(package, name, None)
+    """The `lung_keras.augment` layer class called `name`, from Keras' registry of serializable classes."""
+    import keras
+
+    importlib.import_module("lung_keras.augment")  # every layer registered
+    cls = keras.saving.get_registered_object(f"lung_keras>{name}")
     if cls is None:
-        module = importlib.import_module(f"lung_keras.augment.{_snake(name)}")
-        cls = getattr(module, name)
+        raise _unsupported_transform(name)
     return cls
 
 
@@ -385,7 +393,7 @@ def _children(layer):
         children = getattr(layer, attr, None)
         if children is not None:
             return list(children)
-    raise ValueError(f"{type(layer).__name__} has no `transforms` attribute to serialize.")
+    raise ValueError(f"{type(layer).__name__} has no `transforms` attribute to serialize. Received: layer={layer!r}")
 
 
 def _layer_value_to_albu(value):
@@ -397,7 +405,7 @@ def layer_to_dict(layer):
     """The Albumentations `to_dict()["transform"]` dict of one `lung_keras.augment` layer (recursive)."""
     name = type(layer).__name__
     if name not in SUPPORTED_TRANSFORMS:
-        raise ValueError(f"Cannot convert {name} to Albumentations. {_supported_message()} Received: {layer!r}")
+        raise ValueError(f"Cannot convert {name} to Albumentations. {_supported_message()} Received: layer={layer!r}")
     config = layer.get_config()
     p = float(config.get("p", 1.0 if name == "Compose" else 0.5))
     if name in CONTAINERS:
@@ -440,10 +448,12 @@ def _each_child(name, children, build):
 def layer_from_dict(transform, seed=None):
     """Build a `lung_keras.augment` layer from an Albumentations `to_dict()["transform"]` dict."""
     if not isinstance(transform, dict) or "__class_fullname__" not in transform:
-        raise ValueError(f"Expected an Albumentations transform dict with '__class_fullname__'. Received: {transform!r}")
+        raise ValueError(
+            f"Expected an Albumentations transform dict with '__class_fullname__'. Received: transform={transform!r}"
+        )
     name = _short_name(transform["__class_fullname__"])
     if name not in SUPPORTED_TRANSFORMS:
-        raise ValueError(f"Unsupported Albumentations transform {name!r}. {_supported_message()}")
+        raise _unsupported_transform(name)
     args = {k: v for k, v in transform.items() if k != "__class_fullname__"}
     cls = _layer_class(name)
     params = _init_params(cls)
@@ -463,28 +473,29 @@ def layer_from_dict(transform, seed=None):
                     )
         if args:
             raise ValueError(
-                f"{name}: unsupported arguments {sorted(args)}; supported: p, transforms. Received: {args!r}"
+                f"{name}: unsupported arguments {sorted(args)}; supported: p, transforms. {_received(args)}"
             )
         sub_seed = None if seed is None else seed
         kwargs["transforms"] = _each_child(name, children, lambda t: layer_from_dict(t, seed=sub_seed))
         return cls(**kwargs)
     normalized = _normalize_args(name, args)
     defaults = _full_args(name, {})
-    unsupported = []
+    unsupported = {}
     for key, value in normalized.items():
         if key in params:
             kwargs[key] = _albu_value_to_layer(cls, key, value)
         elif value != defaults[key] and not (name == "Affine" and key in ("translate_percent", "translate_px")):
-            unsupported.append(f"{key}={transform[key]!r} (only {defaults[key]!r} is supported)")
+            unsupported[key] = f"only {defaults[key]!r} is supported"
     if name == "Affine":
         for key in ("translate_percent", "translate_px"):
             if key not in params and normalized.get(key) not in (None, defaults[key]):
-                unsupported.append(f"{key}={transform[key]!r} (not supported)")
+                unsupported[key] = "not supported"
     if unsupported:
         supported = sorted(k for k in TRANSFORM_SPECS[name] if k in params)
         raise ValueError(
-            f"{name}: unsupported argument values {unsupported}. lung_keras implements these arguments of "
-            f"{name}: {['p', *supported]}; the other Albumentations arguments only at their defaults."
+            f"{name}: unsupported argument values ({'; '.join(f'{k}: {why}' for k, why in unsupported.items())}). "
+            f"lung_keras implements these arguments of {name}: {['p', *supported]}; the other Albumentations "
+            f"arguments only at their defaults. {_received({k: transform[k] for k in unsupported})}"
         )
     try:
         return cls(**kwargs)
@@ -502,7 +513,7 @@ def policy_from_dict(data, seed=None):
     if not isinstance(data, dict) or "transform" not in data:
         raise ValueError(
             "Expected an Albumentations policy dict with a 'transform' key (what A.save writes). "
-            f"Received keys: {sorted(data) if isinstance(data, dict) else type(data).__name__}"
+            f"Received: keys={sorted(data) if isinstance(data, dict) else type(data).__name__}"
         )
     layer = layer_from_dict(data["transform"], seed=seed)
     return _as_compose(layer, seed=seed)
@@ -546,10 +557,10 @@ def from_albumentations(transform, seed=None):
             supported.
     """
     if not hasattr(transform, "to_dict"):
-        raise ValueError(f"Expected an Albumentations transform. {_supported_message()} Received: {transform!r}")
+        raise ValueError(f"Expected an Albumentations transform. {_supported_message()} Received: transform={transform!r}")
     name = type(transform).__name__
     if name not in SUPPORTED_TRANSFORMS:
-        raise ValueError(f"Unsupported Albumentations transform {name!r}. {_supported_message()}")
+        raise _unsupported_transform(name)
     data = _jsonable(transform.to_dict())
     return policy_from_dict(data, seed=seed)
 

@@ -95,11 +95,14 @@ def test_unknown_argument_lists_arguments():
 @pytest.mark.parametrize(
     "transform,match",
     [
-        [{"__class_fullname__": "GaussNoise", "std_range": (0.3, 0.1)}, "first value must not exceed"],
-        [{"__class_fullname__": "Rotate", "border_mode": 7}, "unknown border_mode 7"],
-        [{"__class_fullname__": "Rotate", "interpolation": "fancy"}, "unknown interpolation 'fancy'"],
-        [{"__class_fullname__": "Affine", "translate_px": 2, "translate_percent": 0.1}, "not both"],
-        [{"__class_fullname__": "GaussNoise", "std_range": 0.1}, "pair of numbers"],
+        [{"__class_fullname__": "GaussNoise", "std_range": (0.3, 0.1)},
+         r"GaussNoise: invalid std_range: the first value must not exceed the second\. Received: std_range=\[0\.3, 0\.1\]$"],
+        [{"__class_fullname__": "Rotate", "border_mode": 7}, r"unknown border_mode; .*\. Received: border_mode=7$"],
+        [{"__class_fullname__": "Rotate", "interpolation": "fancy"}, r"unknown interpolation; .*Received: interpolation='fancy'$"],
+        [{"__class_fullname__": "Affine", "translate_px": 2, "translate_percent": 0.1}, "not both.*Received: translate_percent="],
+        [{"__class_fullname__": "GaussNoise", "std_range": 0.1}, r"pair of numbers\. Received: std_range=0\.1$"],
+        [{"__class_fullname__": "Rotate", "limit": "a"}, r"Rotate: invalid limit: expected a number\. Received: limit='a'$"],
+        [{"__class_fullname__": "CLAHE"}, r"Unsupported Albumentations transform 'CLAHE'.*Received: transform='CLAHE'$"],
     ],
 )
 def test_invalid_argument_values(transform, match):

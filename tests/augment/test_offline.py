@@ -7,18 +7,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lung_keras.augment import Compose
+from lung_keras.augment import HorizontalFlip
+from lung_keras.augment import RandomBrightnessContrast
+from lung_keras.augment import Rotate
 from lung_keras.augment import bridge
 from lung_keras.augment import offline
 from lung_keras.cli import build_parser
 
 
 def _policy(seed=None):
-    C = bridge._layer_class
-    return C("Compose")(
+    return Compose(
         [
-            C("HorizontalFlip")(p=0.5),
-            C("Rotate")(limit=15, p=1.0),
-            C("RandomBrightnessContrast")(brightness_limit=0.2, contrast_limit=0.2, p=1.0),
+            HorizontalFlip(p=0.5),
+            Rotate(limit=15, p=1.0),
+            RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=1.0),
         ],
         p=1.0,
         seed=seed,
