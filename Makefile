@@ -7,11 +7,11 @@ DATA ?= $(if $(LUNG_KERAS_DATA),$(LUNG_KERAS_DATA),$(wildcard ../shared/data/mon
 
 .PHONY: venv demo test clean
 
+# One resolve: the test extra names the dashboard (lung-keras-tb), found in its folder, not on an index.
 $(VENV)/.installed: pyproject.toml $(wildcard tensorboard_plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
-	for d in tensorboard_plugins/*/; do [ -f $$d/pyproject.toml ] && $(PY) -m pip install -q -e $$d || true; done
+	$(PY) -m pip install -q $(foreach d,$(wildcard tensorboard_plugins/*/pyproject.toml),-e $(dir $(d))) -e ".[test]"
 	touch $@
 
 venv: $(VENV)/.installed

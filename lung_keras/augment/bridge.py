@@ -539,7 +539,7 @@ def _albumentations():
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
             "from_albumentations / to_albumentations need albumentations==2.0.8 "
-            "(`pip install lung-keras[test]`); policy files are read without it."
+            "(`pip install albumentations==2.0.8`); policy files are read without it."
         ) from e
     return albumentations
 
