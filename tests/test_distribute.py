@@ -54,6 +54,15 @@ def _config(montgomery_dir, tmp_path, **overrides):
     return config
 
 
+def _policy_file(tmp_path):
+    from lung_keras.augment import bridge
+    from lung_keras.compare import default_policy
+
+    path = tmp_path / "policy.json"
+    bridge.save_policy(default_policy(), path)
+    return str(path)
+
+
 def _run(args, env, timeout=400):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(args)], capture_output=True, text=True,
@@ -88,13 +97,8 @@ def test_chief_is_the_chief_task_or_worker_zero():
 @pytest.mark.slow
 def test_mirrored_matches_one_device_and_its_checkpoint_loads_without_it(montgomery_dir, tmp_path):
     pytest.importorskip("tensorflow")
-    from lung_keras.augment import bridge
-    from lung_keras.compare import default_policy
-
-    policy = tmp_path / "policy.json"
-    bridge.save_policy(default_policy(), policy)
     losses = _run({"strategies": ["mirrored", "none"], "config": _config(montgomery_dir, tmp_path),
-                   "policy": str(policy)}, {"LUNG_KERAS_CPU_DEVICES": "2", "KERAS_BACKEND": "tensorflow"})
+                   "policy": _policy_file(tmp_path)}, {"LUNG_KERAS_CPU_DEVICES": "2", "KERAS_BACKEND": "tensorflow"})
     np.testing.assert_allclose(losses["mirrored"], losses["none"], rtol=LOSS_RTOL)
     record = json.loads((tmp_path / "runs" / "mirrored" / "config.json").read_text())
     assert record["distribution"]["replicas"] == 2
@@ -144,9 +148,10 @@ def test_jax_data_parallel_matches_one_device(montgomery_dir, tmp_path):
     pytest.importorskip("jax")
     # Both read batches from the same disk store in the same seeded order (a PyDataset), 16 images = 2 full batches.
     config = _config(montgomery_dir, tmp_path, data_cache="disk", cache_dir=str(tmp_path / "cache"))
-    losses = _run({"strategies": ["data-parallel", "none"], "config": config},
+    losses = _run({"strategies": ["data-parallel", "none"], "config": config, "policy": _policy_file(tmp_path)},
                   {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     np.testing.assert_allclose(losses["data-parallel"], losses["none"], rtol=LOSS_RTOL)
+    assert len(losses["augmented"]) == 2 and all(np.isfinite(losses["augmented"]))  # AugmentedModel on the mesh
     record = json.loads((tmp_path / "runs" / "data-parallel" / "config.json").read_text())
     assert record["distribution"]["replicas"] == 2
     assert any((tmp_path / "runs" / "data-parallel" / "logs" / "display").glob("events.*"))
@@ -164,6 +169,7 @@ def test_two_process_multiworker_run_writes_one_checkpoint(montgomery_dir, tmp_p
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     out = tmp_path / "runs"
+    policy = _policy_file(tmp_path)  # augmenting in the train step, each worker its own draws
     procs = []
     for index in range(2):
         scratch = tmp_path / f"tmp{index}"
@@ -174,7 +180,7 @@ def test_two_process_multiworker_run_writes_one_checkpoint(montgomery_dir, tmp_p
             [str(LUNG_KERAS), "train", "--strategy", "multiworker", "--data", str(montgomery_dir), "--out", str(out),
              "--name", "mw", "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--base-filters", "4",
              "--depth", "2", "--train-size", "16", "--data-cache", "disk", "--cache-dir", str(tmp_path / "cache"),
-             "--quiet"],
+             "--policy", policy, "--quiet"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     try:
         results = [p.communicate(timeout=400) for p in procs]
@@ -188,6 +194,7 @@ def test_two_process_multiworker_run_writes_one_checkpoint(montgomery_dir, tmp_p
     assert sorted(p.name for p in (out / "mw").glob("*.keras")) == ["best.keras"]
     record = json.loads((out / "mw" / "config.json").read_text())
     assert record["distribution"]["strategy"] == "multiworker" and record["distribution"]["replicas"] == 2
+    assert record["policy_config"] is not None
     assert json.loads((out / "mw" / "metrics.json").read_text())["epochs_run"] == 2
     # The non-chief worker wrote to a temporary folder and removed it.
     assert not any((tmp_path / "tmp1").iterdir())
