@@ -166,7 +166,8 @@ def _cmd_evaluate(args):
 
     size = None if args.image_size is None else (args.image_size, args.image_size)
     summary = evaluate(args.model, args.data, args.out, size, args.threshold, skip_invalid=args.skip_invalid,
-                       binarize_threshold=args.binarize_threshold)
+                       binarize_threshold=args.binarize_threshold, cache=args.data_cache, cache_dir=args.cache_dir,
+                       workers=args.workers)
     if args.json:
         _print_json({**summary, "out": str(args.out)})
         return 0
@@ -237,18 +238,23 @@ def _add_train_options(p):
 
 def _add_scale_options(p):
     """Data cache and multi-device options of `train` and `compare` (see `lung_keras.distribute`)."""
-    p.add_argument("--data-cache", default="auto", choices=["auto", "memory", "disk"],
-                   help="keep the decoded set at the training size in memory, or in a disk cache reused by later "
-                        "runs on the same files (auto: disk above 1 GiB of arrays)")
-    p.add_argument("--cache-dir", help="parent folder of disk caches (default: $LUNG_KERAS_CACHE/arrays, else "
-                                       "~/.cache/lung_keras/arrays)")
-    p.add_argument("--workers", type=int, help="threads decoding files (default: one per CPU core)")
+    _add_cache_options(p)
     p.add_argument("--strategy", default="none", choices=["none", "mirrored", "multiworker", "data-parallel"],
                    help="several devices: mirrored (TensorFlow, all GPUs of this machine), multiworker (TensorFlow, "
                         "machines listed in TF_CONFIG), data-parallel (JAX); --batch-size is the global batch")
     p.add_argument("--augment-in", default="model", choices=["model", "pipeline"],
                    help="where the policy runs: in the model's train step (on the accelerator) or in the tf.data "
                         "input pipeline (TensorFlow; on the CPU, beside the accelerator)")
+
+
+def _add_cache_options(p):
+    """Where the decoded data set lives (see `lung_keras.data.build_store`)."""
+    p.add_argument("--data-cache", default="auto", choices=["auto", "memory", "disk"],
+                   help="keep the decoded set at the training size in memory, or in a disk cache reused by later "
+                        "runs on the same files (auto: disk above 1 GiB of arrays)")
+    p.add_argument("--cache-dir", help="parent folder of disk caches (default: $LUNG_KERAS_CACHE/arrays, else "
+                                       "~/.cache/lung_keras/arrays)")
+    p.add_argument("--workers", type=int, help="threads decoding files (default: one per CPU core)")
 
 
 def _scale_kwargs(args):
@@ -498,6 +504,7 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print a machine-readable JSON summary on stdout (progress goes to stderr)")
     p.add_argument("--skip-invalid", action="store_true")
     _add_binarize_option(p)
+    _add_cache_options(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("data", help="dataset utilities", add_common=False)

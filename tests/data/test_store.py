@@ -1,6 +1,7 @@
 """The one-pass loader: decode once (checked on the way), keep at the training size in memory or a disk cache."""
 
 import os
+import pathlib
 import warnings
 
 import numpy as np
@@ -162,3 +163,33 @@ def test_two_processes_building_the_same_cache_share_it(montgomery_dir, tmp_path
     again = build_store(data, (32, 32), cache="disk", cache_dir=tmp_path / "cache")
     assert again.from_cache
     np.testing.assert_array_equal(again.arrays()[0], reference)
+
+
+@pytest.mark.slow
+def test_evaluate_cli_decodes_once_into_the_disk_cache_and_reuses_it(montgomery_dir, tmp_path):
+    """`lung-keras evaluate --data-cache disk` in fresh processes: the second run reads the cache, same scores."""
+    import json
+    import subprocess
+    import sys
+
+    from lung_keras.models import unet
+
+    data = copy_real_pairs(montgomery_dir, tmp_path / "data", normal=3, abnormal=3)
+    unet((32, 32, 1), base_filters=4, depth=2).save(tmp_path / "model.keras")
+    lung_keras = [str(pathlib.Path(sys.executable).with_name("lung-keras"))]
+
+    def evaluate(out):
+        proc = subprocess.run(lung_keras + ["evaluate", "--model", str(tmp_path / "model.keras"), "--data", str(data),
+                                            "--out", str(tmp_path / out), "--data-cache", "disk", "--cache-dir",
+                                            str(tmp_path / "cache"), "--workers", "2", "--json"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout)
+
+    first = evaluate("a")
+    caches = list((tmp_path / "cache").iterdir())
+    assert len(caches) == 1 and (caches[0] / "index.json").is_file()
+    stamp = (caches[0] / "images.npy").stat().st_mtime_ns
+    second = evaluate("b")
+    assert (caches[0] / "images.npy").stat().st_mtime_ns == stamp  # read, not written again
+    assert first["n"] == second["n"] == 6 and first["mean_dice"] == second["mean_dice"]
