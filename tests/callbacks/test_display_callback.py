@@ -135,7 +135,7 @@ JAX_SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     import keras
-    from lung_keras.callbacks import DisplayCallback
+    from lung_keras.callbacks import DisplayCallback, ScalarLogger
     import lung_keras.report, lung_keras.stats, lung_keras.viz  # noqa: F401  (all import without TF)
 
     assert keras.backend.backend() == "jax"
@@ -148,7 +148,7 @@ JAX_SCRIPT = textwrap.dedent(
     model = keras.Model(inputs, conv(inputs))
     model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
     cb = DisplayCallback((x, y), sys.argv[1], sample_ids=["left", "right"])
-    model.fit(x, y, epochs=2, batch_size=2, verbose=0, callbacks=[cb])
+    model.fit(x, y, epochs=2, batch_size=2, verbose=0, validation_data=(x, y), callbacks=[cb, ScalarLogger(sys.argv[1])])
     print("DICE", *cb.last_dice)
     print("TF_IMPORTED", "tensorflow" in sys.modules)
     """
@@ -173,3 +173,8 @@ def test_jax_fit_without_tensorflow(tmp_path):
     assert [s["id"] for s in manifest["samples"]] == ["left", "right"]
     dice_line = next(line for line in proc.stdout.splitlines() if line.startswith("DICE"))
     np.testing.assert_allclose([s["dice"] for s in manifest["samples"]], [float(v) for v in dice_line.split()[1:]])
+    # `train`'s scalar logger writes Keras' TensorBoard tags without TensorFlow too.
+    train, val = _read_events(tmp_path / "logs" / "train"), _read_events(tmp_path / "logs" / "validation")
+    assert sorted(train) == [0, 1] and set(train[1]) == {"epoch_loss", "epoch_learning_rate"}
+    assert {tag for step in val.values() for tag in step} == {"epoch_loss", "evaluation_loss_vs_iterations"}
+    assert {plugin for step in (*train.values(), *val.values()) for plugin, _ in step.values()} == {"scalars"}
