@@ -432,6 +432,10 @@ def _compiled_model(config, channels, policy, distribution, num_train):
     if policy is not None and config.augment_in != "pipeline":
         from lung_keras.augment import AugmentedModel
 
+        if distribution.engine is not None:
+            # Its seed state must live where the model's variables live (mirrored, or on the JAX mesh): rebuilt
+            # here, inside the strategy's scope, from its config (same seed, same draws).
+            policy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(policy))
         model = AugmentedModel(model, policy)
     learning_rate = config.learning_rate
     if config.lr_schedule == "cosine":
