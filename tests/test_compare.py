@@ -39,7 +39,7 @@ def tiny_compare(montgomery_dir, tmp_path_factory):
         (folder / "masks").mkdir(parents=True, exist_ok=True)
         Image.open(sample.image_path).resize((72, 60), Image.BILINEAR).save(folder / "images" / f"{sample.id}.png")
         Image.open(sample.mask_paths[0]).resize((72, 60), Image.NEAREST).save(folder / "masks" / f"{sample.id}_mask.png")
-    config = CompareConfig(out=str(out), seeds=2, epochs=2, image_size=32, base_filters=4, depth=2, subset=30,
+    config = CompareConfig(out=str(out), seeds=2, epochs=1, image_size=32, base_filters=4, depth=2, subset=30,
                            train_sizes=("6", "all"), healthy_only=True, flip_ablation=False,
                            extra_test=(str(extra), str(folder)), verbose=0)
     return out, run_comparison(config, dataset=ds)
