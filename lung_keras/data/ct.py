@@ -119,7 +119,8 @@ def read_dicom_series(folder, series_uid=None):
     Slices are sorted by ImagePositionPatient projected on the slice normal (the cross product of the
     ImageOrientationPatient row and column cosines), never by file name or InstanceNumber. Each slice's
     stored values become `value * RescaleSlope + RescaleIntercept`. The z spacing is the step between slice
-    positions (SliceThickness can differ from it: 5 mm slices every 4.25 mm in the ACRIN case).
+    positions (SliceThickness can differ from it: 5 mm slices every 4.25 mm in the ACRIN case); a single
+    slice takes SliceThickness (else 1 mm).
 
     Files without pixel data (an RTSTRUCT, a DICOMDIR) and non-DICOM files are skipped.
 
@@ -175,14 +176,20 @@ def read_dicom_series(folder, series_uid=None):
     slices = [slices[i] for i in order]
     positions, along = positions[order], along[order]
     names = [p.name for p, _ in slices]
-    z_spacing = _slice_step(along, names, folder)
+    z_spacing = _slice_step(along, names, folder) if len(slices) > 1 else float(first.get("SliceThickness", 1.0) or 1.0)
 
     array = np.empty((len(slices),) + size, np.float32)
     for k, (path, _) in enumerate(slices):
-        ds = pydicom.dcmread(path)
+        try:
+            ds = pydicom.dcmread(path)
+            pixels = ds.pixel_array
+        except Exception as e:  # truncated file, compressed pixel data without its decoder...
+            raise CTError(f"{path}: cannot decode the pixel data ({type(e).__name__}: {e})") from e
+        if pixels.shape != size:
+            raise CTError(f"{path}: pixel data of shape {pixels.shape}, expected {size} (one frame per file)")
         slope = float(ds.get("RescaleSlope", 1) or 1)
         intercept = float(ds.get("RescaleIntercept", 0) or 0)
-        array[k] = ds.pixel_array.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        array[k] = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
     direction = np.stack([normal, col_dir, row_dir])
     return Volume(
         array=array,
@@ -196,8 +203,6 @@ def read_dicom_series(folder, series_uid=None):
 
 def _slice_step(along, names, folder):
     """The regular step between sorted slice positions; errors name the files around a gap or irregularity."""
-    if len(along) == 1:
-        return 1.0
     steps = np.diff(along)
     for k, step in enumerate(steps):
         if step < 1e-3:

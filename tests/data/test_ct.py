@@ -237,3 +237,28 @@ def test_read_volume_dispatch_and_unknown_format(cip, tmp_path):
         read_volume(tmp_path / "scan.mha")
     with pytest.raises(CTError, match="no such file"):
         read_volume(tmp_path / "absent.nrrd.gz")
+
+
+def test_contour_off_its_slice_plane_is_an_error(acrin):
+    import dataclasses
+
+    # The same slices moved 3 mm up: each contour still references its slice by UID, but lies
+    # 3 / 4.25 = 0.7 slice spacings off that slice's plane: the structure set belongs to another geometry.
+    moved = dataclasses.replace(acrin, origin=(acrin.origin[0], acrin.origin[1], acrin.origin[2] + 3.0))
+    with pytest.raises(CTError, match=r"a contour of ROI 'LT LUNG' at z = .* mm lies on no slice"):
+        read_rtstruct_mask(RTSTRUCT, moved, pattern="lt lung")
+
+
+def test_single_slice_and_undecodable_pixels(tmp_path):
+    if not ACRIN.is_dir():
+        pytest.skip(f"shared CT data not found: {ACRIN}")
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(ACRIN / "1-080.dcm", one)
+    volume = read_dicom_series(one)
+    assert volume.shape == (1, 512, 512) and volume.spacing[0] == 5.0  # SliceThickness for a lone slice
+
+    data = (ACRIN / "1-081.dcm").read_bytes()
+    (one / "1-081.dcm").write_bytes(data[: len(data) - 200_000])  # pixel data cut short
+    with pytest.raises(CTError, match=r"1-081\.dcm: cannot decode the pixel data"):
+        read_dicom_series(one)
