@@ -9,9 +9,10 @@ bootstrap p-value. Everything lands in `metrics.json` (a typed `lung_keras.repor
 every arm's policy as a Keras config and in Albumentations `A.save` form); `report.md` / `report.html` show
 the same numbers.
 
-`run_comparison` reads as its steps: decode the data once (`_Data`), plan the arms (`_plan`), then per training
-condition train and score every arm x seed (`_train_condition`, `_score_run`), summarize each test set
-(`_summarize`), draw the figures; then build the result (`_result`) and write it and the report (`_write`).
+`run_comparison` reads as its steps: decode the data once (`_Data`), plan the arms and save their policies
+(`_plan`, `_saved_forms`, before any training), then per training condition train and score every arm x seed
+(`_train_condition`, `_score_run`), summarize each test set (`_summarize`), draw the figures; then build the
+result (`_result`) and write it and the report (`_write`).
 It is one module of about 500 lines because the arms, the settings and that pipeline describe one experiment.
 """
 
@@ -254,6 +255,7 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
     out = pathlib.Path(config.out)
     data = _Data.load(config, dataset)
     policy, plan = _plan(config, policy)
+    saved_forms = _saved_forms(policy, plan)  # before any training: a policy A.save cannot express fails here
     _prepare_out(out, config)
     counter = _Counter(config, len(config.train_sizes) * len(plan.arms) * int(config.seeds), progress)
     conditions, figures = [], {}
@@ -268,7 +270,7 @@ def run_comparison(config, dataset=None, policy=None, progress=None):
     preview = _preview(shown, data.dataset, out)
     if preview:
         figures["augmentation preview"] = preview
-    result = _result(config, plan, policy, data.dataset, conditions, figures, time.perf_counter() - start)
+    result = _result(config, plan, saved_forms, data.dataset, conditions, figures, time.perf_counter() - start)
     _write(result, out)
     _log(config, f"compare: {len(conditions)} condition(s), {counter.total} runs, {result.wall_seconds:.0f}s -> {out}")
     return result
@@ -412,30 +414,33 @@ def _summarize(cond, set_name, by_arm, runs, plan):
     )
 
 
-def _result(config, plan, policy, dataset, conditions, figures, seconds):
-    """The `ComparisonResult`: settings (with every arm's policy as a Keras config and in `A.save` form),
-    conditions with Holm-adjusted p-values, figures and notes."""
+def _saved_forms(policy, plan):
+    """The augmented policy and every arm's, each as a Keras config and in Albumentations `A.save` form."""
     import keras
 
+    from lung_keras.augment.bridge import policy_to_dict
+
+    def forms(p):
+        return keras.saving.serialize_keras_object(p), None if p is None else policy_to_dict(p)
+
+    arms = {arm: forms(p) for arm, p in plan.arms.items()}
+    (keras_config, albumentations) = forms(policy)
+    return {"policy": keras_config, "policy_albumentations": albumentations,
+            "arm_policies": {k: v[0] for k, v in arms.items()},
+            "arm_policies_albumentations": {k: v[1] for k, v in arms.items()}}
+
+
+def _result(config, plan, saved_forms, dataset, conditions, figures, seconds):
+    """The `ComparisonResult`: settings (with the policies' saved forms), conditions with Holm-adjusted
+    p-values, figures and notes."""
     from lung_keras.report import ComparisonResult
     from lung_keras.report import add_holm
 
     settings = {**config.record(), "seeds": list(range(int(config.seeds))), "arm_files": list(config.arms),
-                "arms": list(plan.arms), "policy": keras.saving.serialize_keras_object(policy),
-                "policy_albumentations": _albumentations(policy),
-                "arm_policies": {k: keras.saving.serialize_keras_object(v) for k, v in plan.arms.items()},
-                "arm_policies_albumentations": {k: _albumentations(v) for k, v in plan.arms.items()},
-                "data": str(dataset.root), "n_cases": len(dataset)}
+                "arms": list(plan.arms), **saved_forms, "data": str(dataset.root), "n_cases": len(dataset)}
     result = ComparisonResult(conditions=conditions, config=settings, figures=figures, notes=_notes(conditions),
                               wall_seconds=seconds)
     return add_holm(result)  # Holm-adjusted p-values per family of comparisons (paired, ablation, ...)
-
-
-def _albumentations(policy):
-    """`policy` as `A.save` writes the equivalent Albumentations pipeline (None for no policy)."""
-    from lung_keras.augment.bridge import policy_to_dict
-
-    return None if policy is None else policy_to_dict(policy)
 
 
 def _prepare_out(out, config):
