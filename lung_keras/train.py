@@ -24,6 +24,7 @@ import pathlib
 import platform
 import shutil
 import time
+import warnings
 
 import numpy as np
 
@@ -586,6 +587,10 @@ def _display_callback(x_val, y_val, ids, log_dir, config):
         return None
 
 
+class DashboardMissingWarning(UserWarning):
+    """Training ran without the Segmentation dashboard package, so TensorBoard shows no test images."""
+
+
 def _log_test_predictions(run_dir, samples, x, y, predictions, dice, hist, config):
     """Every test image's prediction and Dice into the Segmentation dashboard (`<run>/logs/test`, by
     diagnosis when healthy-only, images shared under `<out_dir>/_test_images`) at the last epoch's step.
@@ -594,7 +599,16 @@ def _log_test_predictions(run_dir, samples, x, y, predictions, dice, hist, confi
     """
     from lung_keras.callbacks import test_predictions
 
-    if not test_predictions.dashboard_available() or not samples:
+    if not samples:
+        return None
+    if not test_predictions.dashboard_available():
+        warnings.warn(
+            "The Segmentation dashboard package (lung-keras-tb) is not installed, so no test images are logged for "
+            "TensorBoard; install it with `pip install 'lung_keras[tensorboard]'` (or `pip install "
+            "tensorboard_plugins/lung_keras_tb` from a checkout).",
+            DashboardMissingWarning,
+            stacklevel=3,
+        )
         return None
     epochs = max((len(v) for v in hist.values()), default=1)
     return test_predictions.log_test_split(

@@ -172,3 +172,14 @@ def test_augmentation_in_the_pipeline_is_seeded_and_saves_a_plain_model(montgome
     assert type(a["model"]).__name__ == "Functional"
     with pytest.raises(ValueError, match="augment_in"):
         TrainConfig(augment_in="loader")
+
+
+def test_a_missing_dashboard_package_is_said_not_silent(monkeypatch, tmp_path):
+    from lung_keras.callbacks import test_predictions
+    from lung_keras.train import DashboardMissingWarning
+    from lung_keras.train import _log_test_predictions
+
+    monkeypatch.setattr(test_predictions, "dashboard_available", lambda: False)
+    with pytest.warns(DashboardMissingWarning, match=r"lung_keras\[tensorboard\]"):
+        assert _log_test_predictions(tmp_path, ["a sample"], None, None, None, None, {}, TrainConfig()) is None
+    assert not any(tmp_path.iterdir())
