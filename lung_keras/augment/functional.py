@@ -130,4 +130,17 @@ __all__ = [
     "replicate_blur_matrix",
     "elastic_displacement",
     "warp",
+    "use_xla_transforms",
 ]
+
+
+def use_xla_transforms(enabled=True):
+    """Whether layers run their image and mask transforms as one XLA-compiled function on TensorFlow (default
+    True). `use_xla_transforms(False)` switches to TensorFlow's op-by-op kernels (what a TensorFlow build without
+    XLA gets anyway). Returns the previous setting. No effect on JAX, where everything is traced into the caller.
+    """
+    from lung_keras.augment import _execution
+
+    previous = _execution.TF_XLA_TRANSFORMS
+    _execution.TF_XLA_TRANSFORMS = bool(enabled)
+    return previous

@@ -222,11 +222,14 @@ def test_tensorflow_xla_transforms_equal_op_by_op(monkeypatch, dtype):
 
     from lung_keras.augment import _execution as X
 
+    from lung_keras.augment import functional
+
     images = C.smooth_image(4, dtype=dtype)
     masks = C.blob_masks(4)
     outputs = {}
+    monkeypatch.setattr(X, "TF_XLA_TRANSFORMS", X.TF_XLA_TRANSFORMS)  # restored after the test
     for flag in (True, False):
-        monkeypatch.setattr(X, "TF_XLA_TRANSFORMS", flag)
+        functional.use_xla_transforms(flag)  # the public switch
         policy = Compose(
             [HorizontalFlip(), Rotate(limit=30, p=0.8), RandomBrightnessContrast(p=1.0), GaussNoise(std_range=(0.05, 0.1), p=1.0)],
             seed=8,
