@@ -137,6 +137,18 @@ def check_sample(sample, binarize_threshold=None):
     return image, mask, problems
 
 
+def pairing_problems(listing):
+    """The problems of a folder's pairing (`find_pairs`), found without decoding a pixel: duplicate stems and
+    unmatched images or masks."""
+    problems = [
+        Problem(", ".join(map(str, paths)), "duplicate stem", f"{len(paths)} files share the id {key!r}; keep one")
+        for key, paths in listing.duplicate_stems
+    ]
+    problems += [Problem(str(p), "image without mask") for p in listing.images_without_mask]
+    problems += [Problem(str(p), "mask without image") for p in listing.masks_without_image]
+    return problems
+
+
 def check_dataset(root, pixel_checks=True, binarize_threshold=None):
     """Check a dataset folder and return a `DataReport` listing every problem (it never raises for bad files).
 
@@ -153,12 +165,7 @@ def check_dataset(root, pixel_checks=True, binarize_threshold=None):
     """
     binarize_threshold = check_binarize_threshold(binarize_threshold)
     listing = find_pairs(root)
-    problems = [
-        Problem(", ".join(map(str, paths)), "duplicate stem", f"{len(paths)} files share the id {key!r}; keep one")
-        for key, paths in listing.duplicate_stems
-    ]
-    problems += [Problem(str(p), "image without mask") for p in listing.images_without_mask]
-    problems += [Problem(str(p), "mask without image") for p in listing.masks_without_image]
+    problems = pairing_problems(listing)
     samples = [dataclasses.replace(s, binarize_threshold=binarize_threshold) for s in listing.samples]
     valid = []
     for sample in samples:

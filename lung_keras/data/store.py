@@ -34,6 +34,7 @@ from lung_keras.data.checks import DataReport
 from lung_keras.data.checks import DatasetError
 from lung_keras.data.checks import Problem
 from lung_keras.data.checks import check_sample
+from lung_keras.data.checks import pairing_problems
 from lung_keras.data.preprocess import check_binarize_threshold
 from lung_keras.data.preprocess import image_from_array
 from lung_keras.data.preprocess import resize_pair
@@ -366,12 +367,7 @@ def _decode_all(samples, image_size, channels, workers, sink):
 
 
 def _report(listing, samples, per_sample, valid):
-    problems = [
-        Problem(", ".join(map(str, paths)), "duplicate stem", f"{len(paths)} files share the id {key!r}; keep one")
-        for key, paths in listing.duplicate_stems
-    ]
-    problems += [Problem(str(p), "image without mask") for p in listing.images_without_mask]
-    problems += [Problem(str(p), "mask without image") for p in listing.masks_without_image]
+    problems = pairing_problems(listing)
     for found in per_sample:
         problems += found or []
     return DataReport(listing.root, listing.layout, len(samples), problems, valid)
