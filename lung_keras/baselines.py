@@ -82,3 +82,51 @@ def volume_dice(a, b, label=None, empty=1.0):
     if total == 0:
         return float(empty)
     return 2.0 * int(np.logical_and(fa, fb).sum()) / total
+
+
+def split_sides(mask, volume, majority=0.9):
+    """Label a lung mask's voxels left (`LEFT_LUNG`, 1) or right (`RIGHT_LUNG`, 2) by their patient side.
+
+    A segmentation that does not tell the lungs apart (the threshold rule, a one-channel network) needs a side
+    per voxel before it can be scored per lung. The rule uses the geometry, not the image: the mid-sagittal
+    plane is the plane `x = c` in patient coordinates (LPS: +x is the patient's left) through the mask's centre
+    of mass `c`. Each 3-D region (face-connected) lying at least `majority` on one side of that plane goes to
+    that side whole; a region across it (lungs joined at the trachea, or a mask of one piece) is cut at the
+    plane, voxel by voxel.
+
+    Args:
+        mask: `(z, y, x)` array or `Volume`; nonzero is lung.
+        volume: the `Volume` whose grid `mask` lies on (its geometry says where the patient's left is).
+        majority: fraction of a region's voxels on one side above which the whole region goes to that side.
+
+    Returns:
+        `(z, y, x)` uint8 array: 0 background, `LEFT_LUNG`, `RIGHT_LUNG`.
+    """
+    from scipy import ndimage
+
+    from lung_keras.data.ct import LEFT_LUNG
+    from lung_keras.data.ct import RIGHT_LUNG
+
+    fg = np.asarray(getattr(mask, "array", mask)) != 0
+    if fg.shape != tuple(volume.shape):
+        raise ValueError(f"`mask` must lie on `volume`'s grid. Received: mask.shape={fg.shape}, "
+                         f"volume.shape={tuple(volume.shape)}")
+    if not 0.5 < majority <= 1.0:
+        raise ValueError(f"`majority` must be in (0.5, 1]. Received: majority={majority!r}")
+    out = np.zeros(fg.shape, np.uint8)
+    if not fg.any():
+        return out
+    # Patient x (LPS, mm) of every voxel: linear in the indices, so a sum of three broadcast axes.
+    step = np.asarray(volume.direction, float)[:, 0] * np.asarray(volume.spacing, float)
+    x = (float(volume.origin[0]) + step[0] * np.arange(fg.shape[0])[:, None, None]
+         + step[1] * np.arange(fg.shape[1])[None, :, None] + step[2] * np.arange(fg.shape[2])[None, None, :])
+    left = x > x[fg].mean()
+    labels, count = ndimage.label(fg)
+    per_region = np.bincount(labels.ravel(), minlength=count + 1)
+    left_count = np.bincount(labels.ravel(), weights=left.ravel(), minlength=count + 1)
+    share = left_count / np.maximum(per_region, 1)
+    region_side = np.where(share >= majority, LEFT_LUNG, np.where(share <= 1 - majority, RIGHT_LUNG, 0))
+    out[fg] = region_side[labels[fg]]
+    cut = fg & (out == 0)
+    out[cut] = np.where(left[cut], LEFT_LUNG, RIGHT_LUNG)
+    return out

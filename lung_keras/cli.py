@@ -164,6 +164,10 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from lung_keras.train import evaluate
 
+    if args.method == "threshold":
+        return _cmd_evaluate_ct(args)
+    if args.model is None:
+        raise ValueError("evaluate needs --model (a .keras file), or --method threshold for a CT.")
     size = None if args.image_size is None else (args.image_size, args.image_size)
     summary = evaluate(args.model, args.data, args.out, size, args.threshold, skip_invalid=args.skip_invalid,
                        binarize_threshold=args.binarize_threshold, cache=args.data_cache, cache_dir=args.cache_dir,
@@ -179,10 +183,51 @@ def _cmd_evaluate(args):
     return 0
 
 
-def _cmd_data_check(args):
-    from lung_keras.data import check_dataset
+def _cmd_evaluate_ct(args):
+    """`evaluate --method threshold`: the classical CT rule on a volume (+ mask) or a CT manifest folder."""
+    from lung_keras.ct_eval import ct_cases
+    from lung_keras.ct_eval import evaluate_threshold
 
-    report = check_dataset(args.dir, pixel_checks=not args.pairs_only, binarize_threshold=args.binarize_threshold)
+    if args.model is not None:
+        raise ValueError(f"--method threshold uses no model. Received: --model {args.model}")
+    sides = {"left_labels": _int_list(args.left_labels), "right_labels": _int_list(args.right_labels)}
+    summary = evaluate_threshold(ct_cases(args.data, args.mask), args.out, threshold=args.threshold_hu,
+                                 verbose=not args.quiet and not args.json, pattern=args.roi_pattern,
+                                 low_byte=args.low_byte, missing_slices=args.missing_slices, **sides)
+    if args.json:
+        _print_json({**summary, "rows": [r.__dict__ for r in summary["rows"]]})
+    elif not args.quiet:
+        for method, s in summary["summary"].items():
+            print(f"{s['n']} patient(s): {method} mean volume Dice {s['mean_dice']:.4f}")
+        print(f"masks and scores -> {args.out}")
+    return 0
+
+
+def _int_list(text):
+    return None if text is None else [int(v) for v in text.split(",") if v.strip()]
+
+
+def _add_ct_evaluate_options(p):
+    g = p.add_argument_group("CT (--method threshold)")
+    g.add_argument("--mask", help="reference of a single CT: an RTSTRUCT file or a label map (not with a manifest)")
+    g.add_argument("--threshold-hu", type=float, default=-320.0, help="air-like voxels are below this HU")
+    g.add_argument("--roi-pattern", default="lung", help="RTSTRUCT ROI names to take (regular expression)")
+    g.add_argument("--missing-slices", default="error", choices=["error", "skip"],
+                   help="RTSTRUCT contours on slices absent from the series: error, or skip with a warning")
+    g.add_argument("--left-labels", metavar="V,V", help="label-map values of the left lung, e.g. 9,10,11")
+    g.add_argument("--right-labels", metavar="V,V", help="label-map values of the right lung, e.g. 12,13,14")
+    g.add_argument("--low-byte", action="store_true", help="label map: use value & 0xFF (Chest Imaging Platform)")
+
+
+def _cmd_data_check(args):
+    from lung_keras.data import check_ct
+    from lung_keras.data import check_dataset
+    from lung_keras.data import ct_layout
+
+    if ct_layout(args.dir) is not None:  # a CT folder (manifest with `patient`), a DICOM series or a volume
+        report = check_ct(args.dir, roi_pattern=args.roi_pattern, missing_slices=args.missing_slices)
+    else:
+        report = check_dataset(args.dir, pixel_checks=not args.pairs_only, binarize_threshold=args.binarize_threshold)
     if args.json:
         _print_json({
             "root": str(report.root),
@@ -495,9 +540,13 @@ def build_parser():
     _add_train_options(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a saved model on a dataset folder")
-    p.add_argument("--model", required=True, help="a .keras model file")
-    p.add_argument("--data", required=True, help="dataset folder (NLM or images/ + masks/ layout)")
+    p = sub.add_parser("evaluate", help="score a saved model on a dataset folder, or the threshold rule on CT")
+    p.add_argument("--method", default="model", choices=["model", "threshold"],
+                   help="model: a saved network on an X-ray folder; threshold: baselines.threshold_lungs on CT "
+                        "(a DICOM folder or volume file with --mask, or a folder with a CT manifest.csv)")
+    p.add_argument("--model", help="a .keras model file (--method model)")
+    p.add_argument("--data", required=True, help="dataset folder (NLM or images/ + masks/ layout); with --method "
+                                                 "threshold a CT (DICOM folder, .nrrd, .nii[.gz]) or CT manifest folder")
     p.add_argument("--out", default="evaluation", help="output folder")
     p.add_argument("--image-size", type=int, help="resize to this square size (default: the model's input size)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is lung")
@@ -505,14 +554,18 @@ def build_parser():
     p.add_argument("--skip-invalid", action="store_true")
     _add_binarize_option(p)
     _add_cache_options(p)
+    _add_ct_evaluate_options(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("data", help="dataset utilities", add_common=False)
     data_sub = p.add_subparsers(dest="data_command", required=True)
-    c = data_sub.add_parser("check", help="list every problem in a dataset folder; exit 1 if any is fatal")
+    c = data_sub.add_parser("check", help="list every problem in a dataset folder (X-ray or CT); exit 1 if any is fatal")
     c.add_argument("dir")
     c.add_argument("--pairs-only", action="store_true", help="check pairing only, do not decode files")
     c.add_argument("--json", action="store_true", help="print the report as JSON (same exit status)")
+    c.add_argument("--roi-pattern", default="lung", help="CT: RTSTRUCT ROI name pattern of the lungs (default: lung)")
+    c.add_argument("--missing-slices", choices=("error", "skip"), default="error",
+                   help="CT: a contour on a slice absent from the series is an error (default) or a warning (skip)")
     _add_binarize_option(c)
     c.set_defaults(func=_cmd_data_check)
     d = data_sub.add_parser("download", help="download and convert the NLM Montgomery set")

@@ -1,0 +1,342 @@
+"""Volumes back: CT lung masks scored per patient and per lung, tables written, masks out as NIfTI.
+
+The code behind `lung-keras evaluate --method threshold` and the volume scores of `recipes/ct_slices.py`:
+
+- `read_reference(path, image, ...)`: the reference mask of one CT, from an RTSTRUCT file (contours) or a
+  label-map volume, on the image's grid (left/right kept as `LEFT_LUNG` / `RIGHT_LUNG` when told apart);
+- `score_volume(prediction, reference, image)`: a `VolumeScores` row: whole-lung volume Dice, and Dice per
+  lung when the reference has both sides (the prediction's sides come from `baselines.split_sides`), with
+  both lung volumes in mL;
+- `write_scores(rows, folder)`: `scores.csv` (one row per patient and method) and `scores.json` (versioned,
+  with the mean per method);
+- `ct_cases(data, mask)`: the cases of a CT folder with a `manifest.csv` (`patient`, `image`, `mask`), or one
+  volume / DICOM folder with its mask;
+- `evaluate_threshold(cases, out_dir)`: runs `baselines.threshold_lungs` on each case, writes each predicted
+  mask as NIfTI on the source grid and the score tables.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import pathlib
+import warnings
+
+import numpy as np
+
+from lung_keras._io import write_csv
+from lung_keras._io import write_text
+
+#: Written as `schema_version` in `scores.json`.
+SCORES_VERSION = 1
+MASK_SUFFIX = "_mask.nii.gz"
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeScores:
+    """Scores of one predicted lung mask against its reference, on one patient's grid.
+
+    Attributes:
+        patient: the case's name.
+        method: what made the prediction (`"threshold"`, a network arm...).
+        dice: whole-lung volume Dice (any nonzero voxel is lung).
+        dice_left, dice_right: Dice of the patient's left / right lung; NaN (null in JSON, empty in CSV) when
+            the reference does not tell the sides apart.
+        predicted_ml, reference_ml: lung volumes in millilitres (voxel count times voxel volume).
+        shape: the `(z, y, x)` grid scored on.
+    """
+
+    patient: str
+    method: str
+    dice: float
+    dice_left: float
+    dice_right: float
+    predicted_ml: float
+    reference_ml: float
+    shape: tuple
+
+    def row(self):
+        """The CSV row: numbers rounded to 6 digits, NaN as an empty cell."""
+        out = dataclasses.asdict(self)
+        out["shape"] = "x".join(str(int(s)) for s in self.shape)
+        for key, value in out.items():
+            if isinstance(value, float):
+                out[key] = "" if math.isnan(value) else round(value, 6)
+        return out
+
+
+def has_sides(reference):
+    """True when a reference mask labels both lungs (`LEFT_LUNG` and `RIGHT_LUNG` both present, nothing else).
+
+    A whole-lung mask is 0/1, and 1 is also `LEFT_LUNG`: a mask counts as two-sided only when 2 occurs too.
+    """
+    from lung_keras.data.ct import LEFT_LUNG
+    from lung_keras.data.ct import RIGHT_LUNG
+
+    values = set(np.unique(np.asarray(getattr(reference, "array", reference))).tolist())
+    return values - {0} == {LEFT_LUNG, RIGHT_LUNG}
+
+
+def score_volume(prediction, reference, image, patient="", method=""):
+    """Score a predicted lung mask against a reference on `image`'s grid.
+
+    Args:
+        prediction: `(z, y, x)` array or `Volume`; nonzero is lung. Its own side labels are not trusted: the
+            sides are assigned by `lung_keras.baselines.split_sides` (patient geometry), so a prediction that
+            never names sides and one that does are scored alike.
+        reference: `(z, y, x)` mask on the same grid; 0/1 (whole lung) or `LEFT_LUNG`/`RIGHT_LUNG`.
+        image: the `Volume` both lie on (for the sides and the voxel volume).
+        patient, method: the row's labels.
+
+    Returns:
+        A `VolumeScores`.
+    """
+    from lung_keras.baselines import split_sides
+    from lung_keras.baselines import volume_dice
+    from lung_keras.data.ct import LEFT_LUNG
+    from lung_keras.data.ct import RIGHT_LUNG
+
+    pred = np.asarray(getattr(prediction, "array", prediction))
+    ref = np.asarray(getattr(reference, "array", reference))
+    if pred.shape != ref.shape or pred.shape != tuple(image.shape):
+        raise ValueError(f"Prediction, reference and image must share one grid. Received: prediction.shape="
+                         f"{pred.shape}, reference.shape={ref.shape}, image.shape={tuple(image.shape)}")
+    left = right = float("nan")
+    if has_sides(ref):
+        sides = split_sides(pred, image)
+        left = volume_dice(sides, ref, label=LEFT_LUNG)
+        right = volume_dice(sides, ref, label=RIGHT_LUNG)
+    voxel_ml = float(np.prod(image.spacing)) / 1000.0
+    return VolumeScores(
+        patient=str(patient),
+        method=str(method),
+        dice=volume_dice(pred, ref),
+        dice_left=left,
+        dice_right=right,
+        predicted_ml=int(np.count_nonzero(pred)) * voxel_ml,
+        reference_ml=int(np.count_nonzero(ref)) * voxel_ml,
+        shape=tuple(int(s) for s in pred.shape),
+    )
+
+
+def summarize_scores(rows):
+    """Per method: the number of patients and the mean of each Dice over the patients that have it."""
+    out = {}
+    for method in dict.fromkeys(r.method for r in rows):
+        mine = [r for r in rows if r.method == method]
+        entry = {"n": len(mine)}
+        for key in ("dice", "dice_left", "dice_right"):
+            values = [getattr(r, key) for r in mine if not math.isnan(getattr(r, key))]
+            entry[f"mean_{key}"] = float(np.mean(values)) if values else None
+        out[method] = entry
+    return out
+
+
+def write_scores(rows, folder, name="scores", extra=None):
+    """Write `rows` (`VolumeScores`) as `<name>.csv` and `<name>.json` into `folder`; return both paths.
+
+    The JSON holds `schema_version`, `rows` (NaN as null), `summary` (`summarize_scores`) and the `extra`
+    dict's keys (settings, wall time...).
+    """
+    if not rows:
+        raise ValueError("No scores to write. Received: rows=[]")
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / f"{name}.csv", folder / f"{name}.json"
+    write_csv(csv_path, [r.row() for r in rows])
+    record = {
+        "schema_version": SCORES_VERSION,
+        **(extra or {}),
+        "rows": [_json_safe(dataclasses.asdict(r)) for r in rows],
+        "summary": summarize_scores(rows),
+    }
+    write_text(json_path, json.dumps(record, indent=2, allow_nan=False))
+    return csv_path, json_path
+
+
+def read_scores(path):
+    """The `VolumeScores` rows of a `scores.json` (null Dice back to NaN); a missing field raises `KeyError`."""
+    record = json.loads(pathlib.Path(path).read_text())
+    if record.get("schema_version") != SCORES_VERSION:
+        raise ValueError(f"{path}: unknown scores schema. Received: schema_version={record.get('schema_version')!r}")
+    names = [f.name for f in dataclasses.fields(VolumeScores)]
+    rows = []
+    for r in record["rows"]:
+        values = {k: r[k] for k in names}
+        for k in ("dice", "dice_left", "dice_right"):
+            values[k] = float("nan") if values[k] is None else float(values[k])
+        values["shape"] = tuple(values["shape"])
+        rows.append(VolumeScores(**values))
+    return rows
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------- reading cases
+
+
+@dataclasses.dataclass(frozen=True)
+class CTCase:
+    """One patient: the CT (DICOM folder or volume file) and its reference mask (RTSTRUCT, label map or None)."""
+
+    patient: str
+    image: pathlib.Path
+    mask: pathlib.Path = None
+
+
+def ct_cases(data, mask=None):
+    """The cases to evaluate: a folder with `manifest.csv` (`patient`, `image`, `mask`; paths relative to the
+    folder), else `data` itself (a DICOM series folder or a volume file) with `mask` (or no reference)."""
+    data = pathlib.Path(data)
+    manifest = data / "manifest.csv"
+    if data.is_dir() and manifest.is_file():
+        if mask is not None:
+            raise ValueError(f"{data} has a manifest.csv naming each case's mask; do not pass a mask too. "
+                             f"Received: mask={mask}")
+        return _manifest_cases(data, manifest)
+    if not data.exists():
+        raise FileNotFoundError(f"{data}: no such file or folder")
+    patient = data.name if data.is_dir() else data.name.split(".")[0]
+    if data.is_dir() and patient.lower() in ("dicom", "dcm", "ct", "images"):
+        patient = data.parent.name  # .../ct_acrin_flt_breast_001/dicom -> ct_acrin_flt_breast_001
+    return [CTCase(patient, data, None if mask is None else pathlib.Path(mask))]
+
+
+def _manifest_cases(root, manifest):
+    # Private reader of the CT manifest (patient, image, mask[, diagnosis]); lung_keras.data's reader replaces
+    # it once it lands.
+    with open(manifest, newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    missing = {"patient", "image"} - set(table[0] if table else {})
+    if missing:
+        raise ValueError(f"{manifest}: columns {sorted(missing)} missing (needs patient, image[, mask])")
+    cases = []
+    for r in table:
+        mask = (r.get("mask") or "").strip()
+        cases.append(CTCase(r["patient"].strip(), root / r["image"].strip(), root / mask if mask else None))
+    return cases
+
+
+def read_reference(path, image, pattern="lung", left_labels=None, right_labels=None, low_byte=False,
+                   missing_slices="error"):
+    """The reference lung mask of `image`: an RTSTRUCT's contours or a label-map volume, on `image`'s grid.
+
+    Args:
+        path: an RTSTRUCT file (a DICOM file that is not a volume) or a label map (`.nrrd`, `.nii[.gz]`).
+        image: the CT `Volume`.
+        pattern: RTSTRUCT ROI name pattern (`read_rtstruct_mask`); sides are kept when the names tell them.
+        left_labels, right_labels: label-map values of the left / right lung (e.g. `(9, 10, 11)` and
+            `(12, 13, 14)` for the Chest Imaging Platform); both `None`: any nonzero value is lung (one label).
+        low_byte: take `value & 0xFF` of the label map first (the Chest Imaging Platform's region byte).
+        missing_slices: RTSTRUCT contours on slices absent from `image`: `"error"` or `"skip"` (with a warning).
+    """
+    from lung_keras.data import ct
+
+    path = pathlib.Path(path)
+    name = path.name.lower()
+    if path.is_file() and not name.endswith((".nrrd", ".nhdr", ".nii", ".nii.gz")):
+        if left_labels or right_labels:
+            raise ValueError(f"{path}: left/right labels apply to label maps, not to an RTSTRUCT (its ROI names "
+                             f"tell the sides). Received: left_labels={left_labels}, right_labels={right_labels}")
+        return ct.read_rtstruct_mask(path, image, pattern=pattern, missing_slices=missing_slices)
+    if (left_labels is None) != (right_labels is None):
+        raise ValueError(f"Pass both left and right labels or neither. Received: left_labels={left_labels}, "
+                         f"right_labels={right_labels}")
+    labels = None if left_labels is None else {ct.LEFT_LUNG: tuple(left_labels), ct.RIGHT_LUNG: tuple(right_labels)}
+    return ct.read_label_mask(path, labels=labels, low_byte=low_byte, image=image)
+
+
+# ------------------------------------------------------------------------------------------------ NIfTI out
+
+
+def write_nifti(volume, path):
+    """Write a `Volume` as NIfTI with its geometry (LPS kept as the matching RAS affine); return the path.
+
+    `lung_keras.data.read_nifti` reads it back on the same grid and orientation.
+    """
+    import nibabel
+
+    from lung_keras._io import atomic_path
+
+    path = pathlib.Path(path)
+    lps = volume.affine()[:, [2, 1, 0, 3]]  # columns for array axes (i, j, k) = (x, y, z) of the file
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # LPS -> RAS
+    array = np.asarray(volume.array)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    image = nibabel.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    with atomic_path(path) as tmp:
+        nibabel.save(image, str(tmp))
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- threshold
+
+
+def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, verbose=True, **reference_options):
+    """Segment each case with `baselines.threshold_lungs`, score it, write masks and tables into `out_dir`.
+
+    Writes `<patient>_mask.nii.gz` per case (0 background, `LEFT_LUNG` 1, `RIGHT_LUNG` 2 by
+    `baselines.split_sides`, on the source grid) unless `write_masks=False`, and `scores.csv` / `scores.json`
+    for the cases with a reference. `reference_options` go to `read_reference`.
+
+    Returns:
+        `{"out", "n", "rows": [VolumeScores...], "summary", "masks": [paths]}`.
+    """
+    from lung_keras.baselines import split_sides
+    from lung_keras.baselines import threshold_lungs
+    from lung_keras.data.ct import read_volume
+
+    out_dir = pathlib.Path(out_dir)
+    rows, masks = [], []
+    for case in cases:
+        image = read_volume(case.image)
+        prediction = split_sides(threshold_lungs(image, threshold=threshold), image)
+        if write_masks:
+            masks.append(write_nifti(image.with_array(prediction), out_dir / f"{case.patient}{MASK_SUFFIX}"))
+        if case.mask is None:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            reference = read_reference(case.mask, image, **reference_options)
+        for w in caught:  # skipped contours: said once, on stderr, naming the case
+            warnings.warn(f"{case.patient}: {w.message}", stacklevel=2)
+        rows.append(score_volume(prediction, reference, image, patient=case.patient, method="threshold"))
+        if verbose:
+            print(_row_line(rows[-1]))
+    summary = {"out": str(out_dir), "n": len(rows), "rows": rows, "masks": [str(m) for m in masks],
+               "summary": summarize_scores(rows) if rows else {}}
+    if rows:
+        extra = {"method": "threshold", "threshold_hu": threshold,
+                 "reference_options": {k: v for k, v in reference_options.items()}}
+        summary["tables"] = [str(p) for p in write_scores(rows, out_dir, extra=_json_safe(extra))]
+    return summary
+
+
+def _row_line(row):
+    sides = "" if math.isnan(row.dice_left) else f" (left {row.dice_left:.4f}, right {row.dice_right:.4f})"
+    return (f"{row.patient}: {row.method} volume Dice {row.dice:.4f}{sides}; lung volume {row.predicted_ml:.0f} mL "
+            f"predicted, {row.reference_ml:.0f} mL reference")
+
+
+def format_table(rows):
+    """A Markdown table of `rows`: patient, method, Dice whole / left / right, volumes."""
+
+    def cell(v):
+        return "n/a" if math.isnan(v) else f"{v:.4f}"
+
+    lines = ["| patient | method | Dice | Dice left | Dice right | predicted mL | reference mL |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.patient} | {r.method} | {cell(r.dice)} | {cell(r.dice_left)} | {cell(r.dice_right)} | "
+              f"{r.predicted_ml:.0f} | {r.reference_ml:.0f} |" for r in rows]
+    return "\n".join(lines)
