@@ -1,16 +1,20 @@
-"""lung_keras.data: find, check, split and load chest X-ray image/mask pairs.
+"""lung_keras.data: find, check, split and load chest X-ray image/mask pairs, and CT volumes with lung masks.
 
 Supports the NLM layout (`CXR_png/`, `ManualMask/leftMask/`, `ManualMask/rightMask/`) and a plain
 `images/` + `masks/` layout, at any source size. Every reader goes through `read_image` (the image
 intensity rule, `intensity_scale`) and `read_mask` (the mask rule), so `data check`, the numpy and tf.data
 loaders and offline augmentation read a file the same way. `build_store` decodes a set once, in parallel,
 checked on the way, and keeps it at the training size in memory or in a disk cache (the loader of `train`).
+
+CT: `read_volume` and friends (`ct`: DICOM series, NRRD, NIfTI, label maps, RTSTRUCT), several patients from a
+`manifest.csv` (`ct_cases`: `find_ct_cases`, `load_ct_case`, `check_ct`).
 """
 
 from lung_keras.data.checks import DataReport
 from lung_keras.data.checks import DatasetError
 from lung_keras.data.checks import Problem
 from lung_keras.data.checks import check_dataset
+from lung_keras.data.ct import CT_PROBLEMS
 from lung_keras.data.ct import LEFT_LUNG
 from lung_keras.data.ct import RIGHT_LUNG
 from lung_keras.data.ct import CTError
@@ -24,6 +28,13 @@ from lung_keras.data.ct import read_nrrd
 from lung_keras.data.ct import read_rtstruct_mask
 from lung_keras.data.ct import read_volume
 from lung_keras.data.ct import rtstruct_roi_names
+from lung_keras.data.ct_cases import CTCase
+from lung_keras.data.ct_cases import CTProblem
+from lung_keras.data.ct_cases import check_ct
+from lung_keras.data.ct_cases import ct_layout
+from lung_keras.data.ct_cases import find_ct_cases
+from lung_keras.data.ct_cases import is_ct_folder
+from lung_keras.data.ct_cases import load_ct_case
 from lung_keras.data.dataset import Dataset
 from lung_keras.data.dataset import filter_diagnosis
 from lung_keras.data.dataset import load_arrays

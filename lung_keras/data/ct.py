@@ -25,13 +25,23 @@ RIGHT_LUNG = 2
 # Relative tolerance on slice spacing: steps differing by more than this fraction of the median step are
 # "inconsistent spacing"; a step of about k times the median (k >= 2) is k - 1 missing slices.
 SPACING_TOLERANCE = 0.01
+#: The `CTError.kind`s: what `lung-keras data check` calls each problem.
+CT_PROBLEMS = ("unreadable", "missing slices", "inconsistent spacing", "contour on no slice", "mask off grid",
+               "empty mask", "no matching roi")
 
 _LEFT = re.compile(r"(?<![a-z])(left|lt|l|lft|sin)(?![a-z])", re.IGNORECASE)
 _RIGHT = re.compile(r"(?<![a-z])(right|rt|r|rgt|dx)(?![a-z])", re.IGNORECASE)
 
 
 class CTError(ValueError):
-    """A CT file or folder that cannot be read as asked; the message names the file and the problem."""
+    """A CT file or folder that cannot be read as asked; the message names the file and the problem.
+
+    `kind` names the problem for reports (`lung-keras data check`): one of `CT_PROBLEMS`.
+    """
+
+    def __init__(self, message, kind="unreadable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -206,7 +216,8 @@ def _slice_step(along, names, folder):
     steps = np.diff(along)
     for k, step in enumerate(steps):
         if step < 1e-3:
-            raise CTError(f"{folder}: {names[k]} and {names[k + 1]} are at one position ({along[k]:.3f} mm)")
+            raise CTError(f"{folder}: {names[k]} and {names[k + 1]} are at one position ({along[k]:.3f} mm)",
+                          kind="inconsistent spacing")
     step = float(np.median(steps))
     for k, s in enumerate(steps):
         if abs(s - step) <= SPACING_TOLERANCE * step:
@@ -216,11 +227,13 @@ def _slice_step(along, names, folder):
             missing = int(round(ratio)) - 1
             raise CTError(
                 f"{folder}: missing slices: {missing} slice(s) absent between {names[k]} and {names[k + 1]} "
-                f"(positions {along[k]:.2f} and {along[k + 1]:.2f} mm, step {step:.3f} mm elsewhere)"
+                f"(positions {along[k]:.2f} and {along[k + 1]:.2f} mm, step {step:.3f} mm elsewhere)",
+                kind="missing slices",
             )
         raise CTError(
             f"{folder}: inconsistent slice spacing: {s:.3f} mm between {names[k]} and {names[k + 1]}, "
-            f"{step:.3f} mm elsewhere"
+            f"{step:.3f} mm elsewhere",
+            kind="inconsistent spacing",
         )
     return float(np.mean(steps))
 
@@ -319,7 +332,7 @@ def read_label_mask(path, labels=None, low_byte=False, image=None):
         for out, wanted in labels.items():
             mask[np.isin(values, np.asarray(list(wanted)))] = out
     if not mask.any():
-        raise CTError(f"{path}: no lung voxel (labels={labels}, low_byte={low_byte})")
+        raise CTError(f"{path}: no lung voxel (labels={labels}, low_byte={low_byte})", kind="empty mask")
     result = volume.with_array(mask)
     if image is not None:
         check_same_grid(image, result)
@@ -329,12 +342,14 @@ def read_label_mask(path, labels=None, low_byte=False, image=None):
 def check_same_grid(image, mask):
     """Raise `CTError` naming both sources when `mask` is off `image`'s grid."""
     if tuple(image.shape) != tuple(mask.shape):
-        raise CTError(f"{mask.source}: mask shape {mask.shape} differs from image {image.source} shape {image.shape}")
+        raise CTError(f"{mask.source}: mask shape {mask.shape} differs from image {image.source} shape {image.shape}",
+                      kind="mask off grid")
     if not image.same_grid(mask):
         raise CTError(
             f"{mask.source}: mask grid (spacing {np.round(mask.spacing, 4).tolist()}, origin "
             f"{np.round(mask.origin, 3).tolist()}) differs from image {image.source} (spacing "
-            f"{np.round(image.spacing, 4).tolist()}, origin {np.round(image.origin, 3).tolist()})"
+            f"{np.round(image.spacing, 4).tolist()}, origin {np.round(image.origin, 3).tolist()})",
+            kind="mask off grid",
         )
 
 
@@ -379,7 +394,8 @@ def read_rtstruct_mask(path, image, pattern="lung", keep_sides=True, missing_sli
     regex = re.compile(pattern, re.IGNORECASE)
     chosen = {n: name for n, name in names.items() if regex.search(name)}
     if not chosen:
-        raise CTError(f"{path}: no ROI name matches {pattern!r}; ROIs: {', '.join(names.values())}")
+        raise CTError(f"{path}: no ROI name matches {pattern!r}; ROIs: {', '.join(names.values())}",
+                      kind="no matching roi")
     sides = {n: _side(name) for n, name in chosen.items()}
     lateral = keep_sides and all(s is not None for s in sides.values())
 
@@ -392,7 +408,7 @@ def read_rtstruct_mask(path, image, pattern="lung", keep_sides=True, missing_sli
             continue
         contours = list(getattr(roi, "ContourSequence", []) or [])
         if not contours:
-            raise CTError(f"{path}: ROI {chosen[number]!r} has no contour")
+            raise CTError(f"{path}: ROI {chosen[number]!r} has no contour", kind="empty mask")
         per_slice = {}
         for contour in contours:
             points = np.asarray([float(v) for v in contour.ContourData]).reshape(-1, 3)
@@ -400,7 +416,9 @@ def read_rtstruct_mask(path, image, pattern="lung", keep_sides=True, missing_sli
             if k is None:
                 skipped += 1
                 continue
-            per_slice.setdefault(k, []).append(image.world_to_index(points)[:, 1:])  # (row, col) per point
+            rows_cols = image.world_to_index(points)[:, 1:]  # (row, col) per point
+            _check_in_plane(rows_cols, image, path, chosen[number], points)
+            per_slice.setdefault(k, []).append(rows_cols)
         value = sides[number] if lateral else 1
         for k, polygons in per_slice.items():
             inside = even_odd_fill(polygons, image.shape[1:])
@@ -408,7 +426,8 @@ def read_rtstruct_mask(path, image, pattern="lung", keep_sides=True, missing_sli
     if skipped:
         warnings.warn(f"{path}: skipped {skipped} contour(s) on slices absent from {image.source}", stacklevel=2)
     if not mask.any():
-        raise CTError(f"{path}: no contour of {', '.join(chosen.values())} lies on a slice of {image.source}")
+        raise CTError(f"{path}: no contour of {', '.join(chosen.values())} lies on a slice of {image.source}",
+                      kind="contour on no slice")
     return image.with_array(mask)
 
 
@@ -440,7 +459,8 @@ def _contour_slice(contour, points, image, uid_to_slice, path, roi_name, missing
                 return None
             raise CTError(
                 f"{path}: a contour of ROI {roi_name!r} at z = {points[0, 2]:.2f} mm references slice {refs[0]}, "
-                f"which is not in the series {image.source} (missing_slices='skip' drops such contours)"
+                f"which is not in the series {image.source} (missing_slices='skip' drops such contours)",
+                kind="contour on no slice",
             )
         k = uid_to_slice[refs[0]]
     else:
@@ -450,9 +470,22 @@ def _contour_slice(contour, points, image, uid_to_slice, path, roi_name, missing
     if not (0 <= k < image.shape[0]) or np.abs(k_points - k).max() > 0.5:
         raise CTError(
             f"{path}: a contour of ROI {roi_name!r} at z = {points[0, 2]:.2f} mm lies on no slice of "
-            f"{image.source}"
+            f"{image.source}",
+            kind="contour on no slice",
         )
     return k
+
+
+def _check_in_plane(rows_cols, image, path, roi_name, points):
+    """A contour reaching more than one pixel beyond the image is drawn on another grid: `CTError`."""
+    limit = np.asarray(image.shape[1:], float) - 0.5
+    if (rows_cols < -1.5).any() or (rows_cols > limit + 1.0).any():
+        raise CTError(
+            f"{path}: a contour of ROI {roi_name!r} at z = {points[0, 2]:.2f} mm reaches beyond the "
+            f"{image.shape[1]}x{image.shape[2]} image of {image.source} (rows {rows_cols[:, 0].min():.1f} .. "
+            f"{rows_cols[:, 0].max():.1f}, columns {rows_cols[:, 1].min():.1f} .. {rows_cols[:, 1].max():.1f})",
+            kind="mask off grid",
+        )
 
 
 def even_odd_fill(polygons, shape):
