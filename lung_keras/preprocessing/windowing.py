@@ -1,8 +1,10 @@
 import keras
 from keras import ops
 
-LUNG_WINDOW = (-600.0, 1500.0)
-MEDIASTINUM_WINDOW = (40.0, 400.0)
+from lung_keras._windowing import LUNG_WINDOW
+from lung_keras._windowing import MEDIASTINUM_WINDOW
+from lung_keras._windowing import check_windows
+from lung_keras._windowing import window_hu
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -14,7 +16,8 @@ class Windowing(keras.layers.Layer):
     (everything darker than -1350 HU is 0 in the default lung window, everything brighter than 150 HU is 1),
     so air, lung and dense tissue stay apart while bone and metal saturate. This is MONAI's
     `ScaleIntensityRange(a_min=L - W/2, a_max=L + W/2, b_min=0, b_max=1, clip=True)`; DICOM's own VOI LUT
-    formula (PS3.3 C.11.2.1.2) differs by half a grey level (`(x - (L - 0.5)) / (W - 1) + 0.5`).
+    formula (PS3.3 C.11.2.1.2) differs by half a grey level (`(x - (L - 0.5)) / (W - 1) + 0.5`). The arithmetic
+    is `window_hu`'s, which CT slice datasets (`lung_keras.data.slice_volume`) use on numpy arrays.
 
     Several windows give several channels: the input's channels through the first window, then through the
     second, and so on (`windows=[(-600, 1500), (40, 400)]` on a one-channel slice gives lung and mediastinum as
@@ -46,15 +49,13 @@ class Windowing(keras.layers.Layer):
                 "Give either `level`/`width` or `windows`, not both. "
                 f"Received: level={level!r}, width={width!r}, windows={windows!r}"
             )
-        self.windows = _check_windows(windows, received)
+        self.windows = check_windows(windows, received)
         self.level, self.width = self.windows[0] if len(self.windows) == 1 else LUNG_WINDOW
         self._multi = len(self.windows) > 1
         self.supports_masking = False
 
     def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        outs = [ops.clip((x - (level - width / 2.0)) / width, 0.0, 1.0) for level, width in self.windows]
-        return outs[0] if len(outs) == 1 else ops.concatenate(outs, axis=-1)
+        return window_hu(ops.cast(inputs, self.compute_dtype), self.windows)
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1]
@@ -67,16 +68,3 @@ class Windowing(keras.layers.Layer):
         else:
             config.update({"level": self.level, "width": self.width, "windows": None})
         return config
-
-
-def _check_windows(windows, received):
-    try:
-        pairs = [(float(level), float(width)) for level, width in windows]
-    except (TypeError, ValueError):
-        raise ValueError(f"`windows` must be a list of (level, width) pairs. Received: {received}")
-    if not pairs:
-        raise ValueError(f"`windows` must hold at least one (level, width) pair. Received: {received}")
-    for level, width in pairs:
-        if not (0 < width < float("inf") and abs(level) < float("inf")):
-            raise ValueError(f"A window's width must be a finite number > 0 and its level finite. Received: {received}")
-    return pairs
