@@ -7,6 +7,9 @@ are Hounsfield units as float32 (DICOM stored values go through RescaleSlope/Res
 CT volumes are taken as HU already, as written). Masks are integer volumes on the same grid: 1 = lung, or
 `LEFT_LUNG` / `RIGHT_LUNG` when the source tells the sides apart.
 
+`write_nifti` writes a volume (a predicted mask) back with its geometry. One module for the `Volume` type and
+every reader and writer of it, so the geometry conventions live in one place (hence over ~500 lines).
+
 pydicom, pynrrd and nibabel are imported inside the readers, so `import lung_keras.data` stays light.
 Problems (missing slices, inconsistent spacing, a contour that references no slice, a mask off the image
 grid) raise `CTError` naming the file.
@@ -300,6 +303,31 @@ def read_nifti(path):
     spacing = np.linalg.norm(axes, axis=1)
     return Volume(array=np.ascontiguousarray(data.transpose(2, 1, 0)), spacing=tuple(float(s) for s in spacing),
                   origin=tuple(float(v) for v in affine[:3, 3]), direction=axes / spacing[:, None], source=str(path))
+
+
+def write_nifti(volume, path):
+    """Write a `Volume` as a NIfTI-1 file (`.nii` or `.nii.gz`) with its geometry; return the path.
+
+    The file's axes are `(x, y, z)` = the array's `(i, j, k)` (the array transposed), and its affine is the
+    volume's LPS affine turned to RAS (x and y negated), stored as both qform and sform (code 1, scanner), so
+    `read_nifti` gives back the same grid (`same_grid`) and orientation, and viewers (ITK-SNAP, 3D Slicer)
+    overlay it on the source CT. Boolean arrays are written as uint8.
+    """
+    import nibabel
+
+    path = pathlib.Path(path)
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        raise CTError(f"{path}: a NIfTI file name ends with .nii or .nii.gz")
+    lps = volume.affine()[:, [2, 1, 0, 3]]  # file axis 0 is the array's last axis (columns, x)
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    array = np.asarray(volume.array)
+    array = array.astype(np.uint8) if array.dtype == np.bool_ else array
+    image = nibabel.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nibabel.save(image, str(path))
+    return path
 
 
 # --------------------------------------------------------------------------------------------------- masks
