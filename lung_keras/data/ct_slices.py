@@ -103,11 +103,28 @@ def resample_in_plane(array, grid, order, fill=0.0):
     """`(z, y, x)` source `array` on `grid`'s slices: `(z, height, width)`, `order` 1 linear or 0 nearest."""
     if grid.identity:
         return np.asarray(array)
+    return _affine_in_plane(np.asarray(array), grid.scale, grid.shift, grid.size, array.shape[1:], order, fill)
+
+
+def _affine_in_plane(values, scale, shift, out_size, in_size, order, fill):
+    """`values` `(N, rows, cols)` sampled at `scale * index + shift` per in-plane axis, `(N, *out_size)`.
+
+    A sample within half a pixel beyond the edge pixels' centres is still inside the edge pixel (it takes its
+    value); farther out it is `fill`. (scipy's `constant` mode would already fill from the edge centres on.)
+    """
     from scipy import ndimage
 
-    return ndimage.affine_transform(
-        np.asarray(array), np.diag([1.0, *grid.scale]), offset=(0.0, *grid.shift),
-        output_shape=(array.shape[0], *grid.size), order=order, mode="constant", cval=fill, prefilter=False)
+    out = ndimage.affine_transform(
+        values, np.diag([1.0, *scale]), offset=(0.0, *shift), output_shape=(len(values), *out_size), order=order,
+        mode="nearest", prefilter=False)
+    for axis, (k, b, n_out, n_in) in enumerate(zip(scale, shift, out_size, in_size), start=1):
+        where = k * np.arange(n_out) + b
+        outside = (where < -0.5 - 1e-6) | (where > n_in - 0.5 + 1e-6)
+        if outside.any():
+            index = [slice(None)] * 3
+            index[axis] = outside
+            out[tuple(index)] = fill
+    return out
 
 
 @dataclasses.dataclass
@@ -365,13 +382,8 @@ def _back_in_plane(values, grid, order, fill):
     """`(N, H, W)` slice values on the source's `(N, rows, cols)` pixels: the inverse of `resample_in_plane`."""
     if grid.identity:
         return values
-    from scipy import ndimage
-
     scale, shift = np.asarray(grid.scale), np.asarray(grid.shift)
-    return ndimage.affine_transform(
-        values, np.diag([1.0, *(1 / scale)]), offset=(0.0, *(-shift / scale)),
-        output_shape=(len(values), *grid.reference.shape[1:]), order=order, mode="constant", cval=fill,
-        prefilter=False)
+    return _affine_in_plane(values, 1 / scale, -shift / scale, grid.reference.shape[1:], grid.size, order, fill)
 
 
 def export_slices(slices, folder):
