@@ -88,8 +88,9 @@ def test_dicom_missing_slice_and_bad_spacing_are_errors_naming_files(acrin, tmp_
     for n in range(67, 75):
         if n != 70:
             shutil.copy(ACRIN / f"1-{n:03d}.dcm", gap)
-    with pytest.raises(CTError, match=r"missing slices: 1 slice\(s\) absent between 1-\d+\.dcm and 1-\d+\.dcm"):
+    with pytest.raises(CTError, match=r"missing slices: 1 slice\(s\) absent between 1-\d+\.dcm and 1-\d+\.dcm") as error:
         read_dicom_series(gap)
+    assert error.value.kind == "missing slices"  # what `lung-keras data check` calls it
 
     import pydicom
 
@@ -100,8 +101,9 @@ def test_dicom_missing_slice_and_bad_spacing_are_errors_naming_files(acrin, tmp_
     ds = pydicom.dcmread(uneven / "1-071.dcm")
     ds.ImagePositionPatient[2] = float(ds.ImagePositionPatient[2]) + 1.0  # one slice 1 mm off
     ds.save_as(uneven / "1-071.dcm")
-    with pytest.raises(CTError, match="inconsistent slice spacing.*1-071.dcm"):
+    with pytest.raises(CTError, match="inconsistent slice spacing.*1-071.dcm") as error:
         read_dicom_series(uneven)
+    assert error.value.kind == "inconsistent spacing"
 
     with pytest.raises(CTError, match="no DICOM image slice"):
         empty = tmp_path / "empty"
@@ -212,8 +214,19 @@ def test_mask_off_the_grid_is_an_error(cip, tmp_path):
     data, header = nrrd.read(str(CIP / "wholeLung-64.nrrd"))
     header["space origin"] = np.asarray(header["space origin"]) + [0.0, 0.0, 10.0]
     nrrd.write(str(tmp_path / "shifted.nrrd"), data, header)
-    with pytest.raises(CTError, match=r"shifted\.nrrd: mask grid .* differs from image .*ct-64\.nrrd"):
+    with pytest.raises(CTError, match=r"shifted\.nrrd: mask grid .* differs from image .*ct-64\.nrrd") as error:
         read_label_mask(tmp_path / "shifted.nrrd", image=cip)
+    assert error.value.kind == "mask off grid"
+
+
+def test_write_nifti_refuses_another_suffix(cip, tmp_path):
+    from lung_keras.data import write_nifti
+
+    with pytest.raises(CTError, match=r"mask\.nrrd: a NIfTI file name ends with \.nii or \.nii\.gz"):
+        write_nifti(cip, tmp_path / "mask.nrrd")
+    back = read_nifti(write_nifti(cip, tmp_path / "ct.nii"))
+    assert back.same_grid(cip) and back.array.dtype == np.int16
+    np.testing.assert_array_equal(back.array, cip.array)
 
 
 def test_nifti_reads_the_same_geometry_as_nrrd(cip, tmp_path):
