@@ -190,10 +190,10 @@ def _cmd_evaluate_ct(args):
 
     if args.model is not None:
         raise ValueError(f"--method threshold uses no model. Received: --model {args.model}")
-    sides = {"left_labels": _int_list(args.left_labels), "right_labels": _int_list(args.right_labels)}
-    summary = evaluate_threshold(ct_cases(args.data, args.mask), args.out, threshold=args.threshold_hu,
-                                 verbose=not args.quiet and not args.json, pattern=args.roi_pattern,
-                                 low_byte=args.low_byte, missing_slices=args.missing_slices, **sides)
+    cases = ct_cases(args.data, args.mask, roi_pattern=args.roi_pattern, left_labels=_int_list(args.left_labels),
+                     right_labels=_int_list(args.right_labels), low_byte=args.low_byte)
+    summary = evaluate_threshold(cases, args.out, threshold=args.threshold_hu, missing_slices=args.missing_slices,
+                                 verbose=not args.quiet and not args.json)
     if args.json:
         _print_json({**summary, "rows": [r.__dict__ for r in summary["rows"]]})
     elif not args.quiet:

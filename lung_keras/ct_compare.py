@@ -6,9 +6,9 @@ Steps (`run_ct_slices`):
 
 1. read the training CT and its reference (default: the ACRIN DICOM series with its hand-drawn RTSTRUCT lungs)
    and the test CT (default: the CIP NRRD volume with its automatic left/right label map);
-2. resample every axial slice to one in-plane spacing (`spacing_mm`) on a `size` x `size` canvas centred on
-   the slice (HU outside the scan: -1000, air), so both patients meet the network at the same millimetres per
-   pixel; masks with nearest neighbour;
+2. cut every axial slice at one in-plane spacing (`spacing_mm`) on a `size` x `size` grid centred on the
+   slice (`lung_keras.data.slice_volume`: HU linear, masks nearest, air outside the scan), so both patients
+   meet the network at the same millimetres per pixel;
 3. split the training patient's slices by slab: a central slab of `val_slices` slices validates (and picks
    the checkpoint), `gap` slices on each side of it are left out (neighbouring 5 mm slices overlap), the rest
    trains. The test patient is never seen before the test;
@@ -16,15 +16,12 @@ Steps (`run_ct_slices`):
    slices (`Windowing`, lung window), keep the weights of the best validation Dice, and save the inference
    model `HU slice -> Windowing -> U-Net` (`inference.keras`); its predictions on HU slices are checked
    against the windowed pipeline's;
-5. reassemble the test slices' probabilities into the test volume's own grid (linear interpolation back to
-   its pixels, then > 0.5) and score the volume (`ct_eval.score_volume`: Dice whole and per lung), with
+5. reassemble the test slices' probabilities into the test volume's own grid (`slices_to_volume`, linear,
+   then > 0.5) and score the volume (`ct_eval.score_volume`: Dice whole and per lung), with
    `baselines.threshold_lungs` on the same volume in the same table; also the volume Dice on the held-out
    validation slab of the training patient;
 6. write `results.json` (versioned), `scores.csv` and `report.md` with the table, the settings, the data
    limits and the wall time.
-
-The slice resampling here is a private stand-in for the CT slice datasets of `lung_keras.data` (issue 14,
-part 3) until they land.
 """
 
 import dataclasses
@@ -42,7 +39,6 @@ from lung_keras._io import write_text
 RESULTS_VERSION = 1
 ORIGINAL, AUGMENTED = "original", "augmented"
 ARMS = (ORIGINAL, AUGMENTED)
-OUTSIDE_HU = -1000.0  # canvas outside the scanned field: air
 
 
 def default_shared_dir():
@@ -117,42 +113,7 @@ def ct_policy(seed=None):
     ], p=1.0, seed=seed)
 
 
-# ------------------------------------------------------------------------------------- slices on a canvas
-
-
-def _canvas_coords(volume, spacing_mm, size):
-    """Per canvas axis, the (fractional) source pixel index of each canvas pixel: centred, `spacing_mm` apart."""
-    coords = []
-    for axis in (1, 2):
-        n, step = volume.shape[axis], float(volume.spacing[axis])
-        centre = (n - 1) / 2.0
-        coords.append(centre + (np.arange(size) - (size - 1) / 2.0) * spacing_mm / step)
-    return coords
-
-
-def to_canvas(volume, spacing_mm, size, order=1, cval=OUTSIDE_HU):
-    """Every axial slice of `volume` resampled to `spacing_mm` on a centred `size` x `size` canvas:
-    `(z, size, size)` float32 (`order=1`, bilinear; `order=0`, nearest, for masks)."""
-    from scipy import ndimage
-
-    rows, cols = _canvas_coords(volume, spacing_mm, size)
-    grid = np.stack(np.meshgrid(rows, cols, indexing="ij"))
-    array = np.asarray(volume.array, np.float32)
-    return np.stack([ndimage.map_coordinates(s, grid, order=order, mode="constant", cval=cval) for s in array])
-
-
-def from_canvas(canvas, volume, spacing_mm):
-    """`(z, size, size)` canvas values (probabilities) back onto `volume`'s own in-plane pixels (bilinear,
-    0 outside the canvas): the inverse of `to_canvas`'s geometry."""
-    from scipy import ndimage
-
-    size = canvas.shape[-1]
-    out = []
-    for axis in (1, 2):
-        n, step = volume.shape[axis], float(volume.spacing[axis])
-        out.append((size - 1) / 2.0 + (np.arange(n) - (n - 1) / 2.0) * step / spacing_mm)
-    grid = np.stack(np.meshgrid(out[0], out[1], indexing="ij"))
-    return np.stack([ndimage.map_coordinates(c, grid, order=1, mode="constant", cval=0.0) for c in canvas])
+# ------------------------------------------------------------------------------------------------ the data
 
 
 def _check_axial(volume, name):
@@ -163,38 +124,36 @@ def _check_axial(volume, name):
                          f"the patient's left). Received: direction={d.round(3).tolist()}")
 
 
-# ------------------------------------------------------------------------------------------------ the data
-
-
 @dataclasses.dataclass
 class _Patient:
     name: str
     image: object  # Volume (HU)
-    reference: object  # Volume mask (0/1/2)
-    hu: np.ndarray  # (z, size, size, 1) canvas HU
-    mask: np.ndarray  # (z, size, size, 1) canvas 0/1
+    reference: object  # Volume mask (0, LEFT_LUNG, RIGHT_LUNG)
+    slices: object  # SliceSet in HU (windows=None), masks 0/1
 
 
 def _load(config):
-    from lung_keras.ct_eval import read_reference
-    from lung_keras.data.ct import read_volume
+    """Both patients read (`load_ct_case`) and cut into HU slices on one in-plane grid (`slice_volume`)."""
+    from lung_keras.data import LEFT_LUNG
+    from lung_keras.data import RIGHT_LUNG
+    from lung_keras.data import CTCase
+    from lung_keras.data import load_ct_case
+    from lung_keras.data import slice_volume
 
+    test_labels = {LEFT_LUNG: tuple(config.test_left_labels), RIGHT_LUNG: tuple(config.test_right_labels)}
     patients = []
-    for name, image_path, mask_path, options in (
-        ("train", config.train_image, config.train_mask, {"missing_slices": "skip"}),
-        ("test", config.test_image, config.test_mask,
-         {"left_labels": config.test_left_labels, "right_labels": config.test_right_labels,
-          "low_byte": config.test_low_byte}),
+    for image_path, mask_path, options in (
+        (config.train_image, config.train_mask, {}),
+        (config.test_image, config.test_mask, {"labels": test_labels, "low_byte": config.test_low_byte}),
     ):
-        image = read_volume(image_path)
-        _check_axial(image, image_path)
+        case = CTCase(_patient_name(image_path), pathlib.Path(image_path), pathlib.Path(mask_path), **options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ACRIN: one right-lung contour on a slice absent from this copy
-            reference = read_reference(mask_path, image, **options)
-        hu = to_canvas(image, config.spacing_mm, config.size)[..., None]
-        mask = (to_canvas(reference.with_array(reference.array != 0), config.spacing_mm, config.size, order=0,
-                          cval=0) > 0).astype(np.float32)[..., None]
-        patients.append(_Patient(_patient_name(image_path), image, reference, hu, mask))
+            image, reference = load_ct_case(case, keep_sides=True, missing_slices="skip")
+        _check_axial(image, image_path)
+        slices = slice_volume(image, reference, case.patient, spacing=config.spacing_mm, size=config.size,
+                              windows=None)
+        patients.append(_Patient(case.patient, image, reference, slices))
     return patients
 
 
@@ -265,10 +224,15 @@ def inference_model(config, net):
     return keras.Model(inputs, net(_window(config)(inputs)), name="ct_lung_unet")
 
 
-def _predict_volume(model, canvas_input, volume, config):
-    """Probabilities for every slice, reassembled on `volume`'s grid, thresholded at 0.5 (uint8)."""
-    prob = model.predict(canvas_input, batch_size=config.batch_size, verbose=0)[..., 0]
-    return (from_canvas(prob, volume, config.spacing_mm) > 0.5).astype(np.uint8)
+def _predict_volume(model, patient, config):
+    """Probabilities for every slice of `patient`, put back on its source grid (`slices_to_volume`, linear),
+    thresholded at 0.5 (uint8)."""
+    from lung_keras.data import slices_to_volume
+
+    s = patient.slices
+    prob = model.predict(s.images, batch_size=config.batch_size, verbose=0)
+    volume = slices_to_volume(prob, s.slice_index, s.grids[patient.name], order=1)
+    return (volume.array > 0.5).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------------------------------- run
@@ -288,12 +252,13 @@ def run_ct_slices(config):
     out.mkdir(parents=True, exist_ok=True)
     train_p, test_p = _load(config)
     window = _window(config)
-    windowed = {id(p): keras.ops.convert_to_numpy(window(p.hu)) for p in (train_p, test_p)}
-    train_idx, val_idx = slab_split(len(train_p.hu), config.val_slices, config.gap)
-    x_train, y_train = windowed[id(train_p)][train_idx], train_p.mask[train_idx]
-    x_val, y_val = windowed[id(train_p)][val_idx], train_p.mask[val_idx]
+    windowed = {p.name: keras.ops.convert_to_numpy(window(p.slices.images)) for p in (train_p, test_p)}
+    train_idx, val_idx = slab_split(len(train_p.slices), config.val_slices, config.gap)
+    masks = train_p.slices.masks.astype(np.float32)
+    x_train, y_train = windowed[train_p.name][train_idx], masks[train_idx]
+    x_val, y_val = windowed[train_p.name][val_idx], masks[val_idx]
     _say(config, f"data: {train_p.name} {len(train_idx)} training / {len(val_idx)} validation slices; "
-                 f"test {test_p.name} {len(test_p.hu)} slices; canvas {config.size}x{config.size} at "
+                 f"test {test_p.name} {len(test_p.slices)} slices; canvas {config.size}x{config.size} at "
                  f"{config.spacing_mm} mm")
 
     # The threshold baseline on both volumes (the validation slab: its slices of the full-volume result).
@@ -312,13 +277,13 @@ def run_ct_slices(config):
             run_dir.mkdir(parents=True, exist_ok=True)
             model.save(run_dir / "inference.keras")
             saved = keras.saving.load_model(run_dir / "inference.keras")
-            from_hu = saved.predict(test_p.hu, batch_size=config.batch_size, verbose=0)
-            windowed_pred = net.predict(windowed[id(test_p)], batch_size=config.batch_size, verbose=0)
+            from_hu = saved.predict(test_p.slices.images, batch_size=config.batch_size, verbose=0)
+            windowed_pred = net.predict(windowed[test_p.name], batch_size=config.batch_size, verbose=0)
             agreement = float(np.max(np.abs(from_hu - windowed_pred)))
-            test_mask = _predict_volume(saved, test_p.hu, test_p.image, config)
+            test_mask = _predict_volume(saved, test_p, config)
             method = f"{arm} seed {seed}"
             rows.append(score_volume(test_mask, test_p.reference, test_p.image, test_p.name, method))
-            train_mask = _predict_volume(saved, train_p.hu, train_p.image, config)
+            train_mask = _predict_volume(saved, train_p, config)
             val_rows.append(_slab_score(train_mask, train_p, val_idx, method))
             runs.append({"arm": arm, "seed": seed, "best_val_dice": best_val, "best_epoch": best_epoch,
                          "train_seconds": seconds, "inference_model": str(run_dir / "inference.keras"),
@@ -332,7 +297,7 @@ def run_ct_slices(config):
         "schema_version": RESULTS_VERSION,
         "config": _json_safe(dataclasses.asdict(config)),
         "data": {"train_patient": train_p.name, "test_patient": test_p.name, "train_slices": len(train_idx),
-                 "val_slices": len(val_idx), "val_slice_indices": val_idx.tolist(), "test_slices": len(test_p.hu),
+                 "val_slices": len(val_idx), "val_slice_indices": val_idx.tolist(), "test_slices": len(test_p.slices),
                  "train_spacing_mm": list(train_p.image.spacing), "test_spacing_mm": list(test_p.image.spacing)},
         "test": [_json_safe(dataclasses.asdict(r)) for r in rows],
         "validation_slab": [_json_safe(dataclasses.asdict(r)) for r in val_rows],

@@ -2,20 +2,17 @@
 
 The code behind `lung-keras evaluate --method threshold` and the volume scores of `recipes/ct_slices.py`:
 
-- `read_reference(path, image, ...)`: the reference mask of one CT, from an RTSTRUCT file (contours) or a
-  label-map volume, on the image's grid (left/right kept as `LEFT_LUNG` / `RIGHT_LUNG` when told apart);
 - `score_volume(prediction, reference, image)`: a `VolumeScores` row: whole-lung volume Dice, and Dice per
   lung when the reference has both sides (the prediction's sides come from `baselines.split_sides`), with
   both lung volumes in mL;
 - `write_scores(rows, folder)`: `scores.csv` (one row per patient and method) and `scores.json` (versioned,
   with the mean per method);
-- `ct_cases(data, mask)`: the cases of a CT folder with a `manifest.csv` (`patient`, `image`, `mask`), or one
-  volume / DICOM folder with its mask;
+- `ct_cases(data, mask)`: the cases of a CT folder with a `manifest.csv` (`lung_keras.data.find_ct_cases`),
+  or one volume / DICOM folder with its mask (RTSTRUCT or label map, read by `lung_keras.data.load_ct_case`);
 - `evaluate_threshold(cases, out_dir)`: runs `baselines.threshold_lungs` on each case, writes each predicted
-  mask as NIfTI on the source grid and the score tables.
+  mask as NIfTI on the source grid (`lung_keras.data.write_nifti`) and the score tables.
 """
 
-import csv
 import dataclasses
 import json
 import math
@@ -183,142 +180,88 @@ def _json_safe(value):
 # ------------------------------------------------------------------------------------------- reading cases
 
 
-@dataclasses.dataclass(frozen=True)
-class CTCase:
-    """One patient: the CT (DICOM folder or volume file) and its reference mask (RTSTRUCT, label map or None)."""
-
-    patient: str
-    image: pathlib.Path
-    mask: pathlib.Path = None
-
-
-def ct_cases(data, mask=None):
-    """The cases to evaluate: a folder with `manifest.csv` (`patient`, `image`, `mask`; paths relative to the
-    folder), else `data` itself (a DICOM series folder or a volume file) with `mask` (or no reference)."""
-    data = pathlib.Path(data)
-    manifest = data / "manifest.csv"
-    if data.is_dir() and manifest.is_file():
-        if mask is not None:
-            raise ValueError(f"{data} has a manifest.csv naming each case's mask; do not pass a mask too. "
-                             f"Received: mask={mask}")
-        return _manifest_cases(data, manifest)
-    if not data.exists():
-        raise FileNotFoundError(f"{data}: no such file or folder")
-    patient = data.name if data.is_dir() else data.name.split(".")[0]
-    if data.is_dir() and patient.lower() in ("dicom", "dcm", "ct", "images"):
-        patient = data.parent.name  # .../ct_acrin_flt_breast_001/dicom -> ct_acrin_flt_breast_001
-    return [CTCase(patient, data, None if mask is None else pathlib.Path(mask))]
-
-
-def _manifest_cases(root, manifest):
-    # Private reader of the CT manifest (patient, image, mask[, diagnosis]); lung_keras.data's reader replaces
-    # it once it lands.
-    with open(manifest, newline="", encoding="utf-8") as f:
-        table = list(csv.DictReader(f))
-    missing = {"patient", "image"} - set(table[0] if table else {})
-    if missing:
-        raise ValueError(f"{manifest}: columns {sorted(missing)} missing (needs patient, image[, mask])")
-    cases = []
-    for r in table:
-        mask = (r.get("mask") or "").strip()
-        cases.append(CTCase(r["patient"].strip(), root / r["image"].strip(), root / mask if mask else None))
-    return cases
-
-
-def read_reference(path, image, pattern="lung", left_labels=None, right_labels=None, low_byte=False,
-                   missing_slices="error"):
-    """The reference lung mask of `image`: an RTSTRUCT's contours or a label-map volume, on `image`'s grid.
+def ct_cases(data, mask=None, roi_pattern="lung", left_labels=None, right_labels=None, low_byte=False):
+    """The `lung_keras.data.CTCase`s to evaluate: the cases of a CT folder's `manifest.csv`
+    (`find_ct_cases`), or `data` itself (a DICOM series folder or a volume file) with `mask` (an RTSTRUCT
+    `.dcm` or a label map; `None`: no reference, the prediction is written but not scored).
 
     Args:
-        path: an RTSTRUCT file (a DICOM file that is not a volume) or a label map (`.nrrd`, `.nii[.gz]`).
-        image: the CT `Volume`.
-        pattern: RTSTRUCT ROI name pattern (`read_rtstruct_mask`); sides are kept when the names tell them.
+        roi_pattern: RTSTRUCT ROI name pattern.
         left_labels, right_labels: label-map values of the left / right lung (e.g. `(9, 10, 11)` and
-            `(12, 13, 14)` for the Chest Imaging Platform); both `None`: any nonzero value is lung (one label).
-        low_byte: take `value & 0xFF` of the label map first (the Chest Imaging Platform's region byte).
-        missing_slices: RTSTRUCT contours on slices absent from `image`: `"error"` or `"skip"` (with a warning).
+            `(12, 13, 14)` for the Chest Imaging Platform); both `None`: any nonzero value is lung.
+        low_byte: take `value & 0xFF` of label maps first (the Chest Imaging Platform's region byte).
     """
-    from lung_keras.data import ct
+    from lung_keras.data import LEFT_LUNG
+    from lung_keras.data import RIGHT_LUNG
+    from lung_keras.data import CTCase
+    from lung_keras.data import find_ct_cases
+    from lung_keras.data import is_ct_folder
 
-    path = pathlib.Path(path)
-    name = path.name.lower()
-    if path.is_file() and not name.endswith((".nrrd", ".nhdr", ".nii", ".nii.gz")):
-        if left_labels or right_labels:
-            raise ValueError(f"{path}: left/right labels apply to label maps, not to an RTSTRUCT (its ROI names "
-                             f"tell the sides). Received: left_labels={left_labels}, right_labels={right_labels}")
-        return ct.read_rtstruct_mask(path, image, pattern=pattern, missing_slices=missing_slices)
     if (left_labels is None) != (right_labels is None):
         raise ValueError(f"Pass both left and right labels or neither. Received: left_labels={left_labels}, "
                          f"right_labels={right_labels}")
-    labels = None if left_labels is None else {ct.LEFT_LUNG: tuple(left_labels), ct.RIGHT_LUNG: tuple(right_labels)}
-    return ct.read_label_mask(path, labels=labels, low_byte=low_byte, image=image)
-
-
-# ------------------------------------------------------------------------------------------------ NIfTI out
-
-
-def write_nifti(volume, path):
-    """Write a `Volume` as NIfTI with its geometry (LPS kept as the matching RAS affine); return the path.
-
-    `lung_keras.data.read_nifti` reads it back on the same grid and orientation.
-    """
-    import nibabel
-
-    from lung_keras._io import atomic_path
-
-    path = pathlib.Path(path)
-    lps = volume.affine()[:, [2, 1, 0, 3]]  # columns for array axes (i, j, k) = (x, y, z) of the file
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # LPS -> RAS
-    array = np.asarray(volume.array)
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    image = nibabel.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
-    image.set_qform(affine, code=1)
-    image.set_sform(affine, code=1)
-    with atomic_path(path) as tmp:
-        nibabel.save(image, str(tmp))
-    return path
+    labels = None if left_labels is None else {LEFT_LUNG: tuple(left_labels), RIGHT_LUNG: tuple(right_labels)}
+    data = pathlib.Path(data)
+    if is_ct_folder(data):
+        if mask is not None:
+            raise ValueError(f"{data} has a manifest.csv naming each case's mask; do not pass a mask too. "
+                             f"Received: mask={mask}")
+        return find_ct_cases(data, roi_pattern=roi_pattern, labels=labels, low_byte=low_byte)
+    if not data.exists():
+        raise FileNotFoundError(f"{data}: no such file or folder")
+    if mask is not None and not pathlib.Path(mask).exists():
+        raise FileNotFoundError(f"{mask}: no such file")
+    patient = data.name if data.is_dir() else data.name.split(".")[0]
+    if data.is_dir() and patient.lower() in ("dicom", "dcm", "ct", "images"):
+        patient = data.parent.name  # .../ct_acrin_flt_breast_001/dicom -> ct_acrin_flt_breast_001
+    return [CTCase(patient, data, None if mask is None else pathlib.Path(mask), roi_pattern=roi_pattern,
+                   labels=labels, low_byte=low_byte, source=str(data))]
 
 
 # ----------------------------------------------------------------------------------------------- threshold
 
 
-def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, verbose=True, **reference_options):
+def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, missing_slices="error", verbose=True):
     """Segment each case with `baselines.threshold_lungs`, score it, write masks and tables into `out_dir`.
 
     Writes `<patient>_mask.nii.gz` per case (0 background, `LEFT_LUNG` 1, `RIGHT_LUNG` 2 by
     `baselines.split_sides`, on the source grid) unless `write_masks=False`, and `scores.csv` / `scores.json`
-    for the cases with a reference. `reference_options` go to `read_reference`.
+    for the cases with a reference (read by `lung_keras.data.load_ct_case`, sides kept; `missing_slices` as
+    there).
 
     Returns:
         `{"out", "n", "rows": [VolumeScores...], "summary", "masks": [paths]}`.
     """
     from lung_keras.baselines import split_sides
     from lung_keras.baselines import threshold_lungs
-    from lung_keras.data.ct import read_volume
+    from lung_keras.data import load_ct_case
+    from lung_keras.data import read_volume
+    from lung_keras.data import write_nifti
 
     out_dir = pathlib.Path(out_dir)
     rows, masks = [], []
     for case in cases:
-        image = read_volume(case.image)
+        if case.mask is None:
+            image, reference = read_volume(case.image), None
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                image, reference = load_ct_case(case, keep_sides=True, missing_slices=missing_slices)
+            for w in caught:  # skipped contours: said once, naming the case
+                warnings.warn(f"{case.patient}: {w.message}", stacklevel=2)
         prediction = split_sides(threshold_lungs(image, threshold=threshold), image)
         if write_masks:
             masks.append(write_nifti(image.with_array(prediction), out_dir / f"{case.patient}{MASK_SUFFIX}"))
-        if case.mask is None:
+        if reference is None:
             continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            reference = read_reference(case.mask, image, **reference_options)
-        for w in caught:  # skipped contours: said once, on stderr, naming the case
-            warnings.warn(f"{case.patient}: {w.message}", stacklevel=2)
         rows.append(score_volume(prediction, reference, image, patient=case.patient, method="threshold"))
         if verbose:
             print(_row_line(rows[-1]))
     summary = {"out": str(out_dir), "n": len(rows), "rows": rows, "masks": [str(m) for m in masks],
                "summary": summarize_scores(rows) if rows else {}}
     if rows:
-        extra = {"method": "threshold", "threshold_hu": threshold,
-                 "reference_options": {k: v for k, v in reference_options.items()}}
+        extra = {"method": "threshold", "threshold_hu": threshold, "missing_slices": missing_slices,
+                 "cases": [{"patient": c.patient, "image": str(c.image), "mask": str(c.mask)} for c in cases]}
         summary["tables"] = [str(p) for p in write_scores(rows, out_dir, extra=_json_safe(extra))]
     return summary
 
