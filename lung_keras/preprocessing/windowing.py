@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from lung_keras._windowing import LUNG_WINDOW
-from lung_keras._windowing import MEDIASTINUM_WINDOW
+from lung_keras._windowing import MEDIASTINUM_WINDOW  # noqa: F401 (re-exported by lung_keras.preprocessing)
 from lung_keras._windowing import check_windows
 from lung_keras._windowing import window_hu
 

@@ -133,6 +133,16 @@ def test_check_ct_lists_missing_slices_and_off_grid_masks(tmp_path):
     assert problem.kind == "missing slices" and problem.path == str(gap)
     assert "1 slice(s) absent between 1-081.dcm and 1-079.dcm" in problem.detail
 
+    import pydicom
+
+    uneven = linked_series(tmp_path / "uneven")
+    ds = pydicom.dcmread(ACRIN / "1-100.dcm")
+    ds.ImagePositionPatient[2] = float(ds.ImagePositionPatient[2]) + 1.0  # one slice 1 mm off its place
+    (uneven / "1-100.dcm").unlink()
+    ds.save_as(uneven / "1-100.dcm")
+    (problem,) = check_ct(uneven).problems
+    assert problem.kind == "inconsistent spacing" and "1-100.dcm" in problem.detail
+
     off = write_manifest(tmp_path / "off", [f"mixed,{ACRIN},{CIP / 'wholeLung-64.nrrd'}"])
     (problem,) = check_ct(off).problems
     assert problem.kind == "mask off grid" and "manifest.csv:2" in problem.detail
@@ -149,11 +159,9 @@ def test_check_ct_contour_on_no_slice_is_an_error_or_a_warning(ct_folder):
 
 
 def test_contour_beyond_the_image_is_off_grid(tmp_path):
-    import dataclasses as dc
-
     image = read_dicom_series(ACRIN)
     # The same slices with 1 mm pixels cropped to 256x256 from the corner: the lungs reach past the image.
-    small = dc.replace(image, array=image.array[:, :256, :256], spacing=(image.spacing[0], 1.0, 1.0))
+    small = dataclasses.replace(image, array=image.array[:, :256, :256], spacing=(image.spacing[0], 1.0, 1.0))
     with pytest.raises(CTError, match="reaches beyond the 256x256 image") as error:
         read_rtstruct_mask(RTSTRUCT, small, missing_slices="skip")
     assert error.value.kind == "mask off grid"

@@ -286,6 +286,10 @@ def test_round_trip_after_resampling_keeps_the_mask(acrin, tmp_path):
     assert dice(read.array, mask.array) > 0.98
     for side in (LEFT_LUNG, RIGHT_LUNG):
         assert dice(read.array == side, mask.array == side) > 0.98
+    # Probabilities go back linearly (order=1), then a threshold: as close to the source mask.
+    probabilities = (s.masks > 0).astype(np.float32)
+    linear = slices_to_volume(probabilities, s.slice_index, s.grids["acrin"], order=1)
+    assert linear.array.dtype == np.float32 and dice(linear.array > 0.5, mask.array) > 0.98
 
 
 def test_export_slices_is_a_folder_dataset(acrin, tmp_path):
