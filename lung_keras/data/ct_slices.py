@@ -330,7 +330,7 @@ def split_patients(cases, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
 
     Returns:
         `{"train": ..., "val": ..., "test": ...}`: lists of the `cases` given (cases or ids), or `SliceSet`s
-        for a `SliceSet`.
+        for a `SliceSet` (None for a split without patients, e.g. `val` with fractions `(0.5, 0, 0.5)`).
     """
     from lung_keras.data.dataset import split_dataset
 
