@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from lung_keras.baselines import split_sides
 from lung_keras.baselines import threshold_lungs
 from lung_keras.baselines import volume_dice
 
@@ -115,3 +116,46 @@ def test_threshold_baseline_dice_on_cip_labels():
     truth = read_label_mask(CIP / "wholeLung-64.nrrd", image=image)
     dice = volume_dice(threshold_lungs(image), truth)
     assert dice == pytest.approx(0.972, abs=0.002)  # issue 14: 0.972 (the labels were made by thresholding)
+
+
+def _axial(shape, flip_x=False):
+    """A grid whose columns run to the patient's left (+x), or to the right with `flip_x`."""
+    from lung_keras.data import Volume
+
+    direction = np.array([[0, 0, 1], [0, 1, 0], [-1 if flip_x else 1, 0, 0]], float)
+    return Volume(np.zeros(shape, np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), direction)
+
+
+def test_split_sides_two_lungs_and_orientation():
+    from lung_keras.data import LEFT_LUNG
+    from lung_keras.data import RIGHT_LUNG
+
+    mask = np.zeros((2, 4, 10), np.uint8)
+    mask[:, :, 0:3] = 1  # columns 0-2: the patient's right when columns run to +x (left)
+    mask[:, 1:3, 6:10] = 1  # columns 6-9, a smaller lung: left
+    out = split_sides(mask, _axial(mask.shape))
+    assert (out[:, :, 0:3] == RIGHT_LUNG).all() and (out[:, 1:3, 6:10] == LEFT_LUNG).all()
+    assert ((out != 0) == (mask != 0)).all()
+    # The same array on a grid whose columns run to the patient's right: the sides swap.
+    flipped = split_sides(mask, _axial(mask.shape, flip_x=True))
+    np.testing.assert_array_equal(flipped, np.where(out == 0, 0, 3 - out))
+
+
+def test_split_sides_cuts_joined_lungs_at_the_midplane():
+    from lung_keras.data import LEFT_LUNG
+    from lung_keras.data import RIGHT_LUNG
+
+    # Two 4-column lungs joined by a one-voxel bridge (a trachea): one region, cut at its centre of mass,
+    # x = 4.5 (columns 0-3 and 6-9 symmetric, bridge at columns 4-5 of row 0).
+    mask = np.zeros((1, 3, 10), np.uint8)
+    mask[0, :, 0:4] = mask[0, :, 6:10] = 1
+    mask[0, 0, 4:6] = 1
+    out = split_sides(mask, _axial(mask.shape))
+    assert (out[0, :, 0:5][mask[0, :, 0:5] > 0] == RIGHT_LUNG).all()
+    assert (out[0, :, 5:][mask[0, :, 5:] > 0] == LEFT_LUNG).all()
+    # An empty mask stays empty; a majority of one half or less is no majority.
+    assert not split_sides(np.zeros((1, 3, 10)), _axial((1, 3, 10))).any()
+    with pytest.raises(ValueError, match="Received: majority=0.5"):
+        split_sides(mask, _axial(mask.shape), majority=0.5)
+    with pytest.raises(ValueError, match=r"mask.shape=\(1, 3, 9\)"):
+        split_sides(mask[..., :9], _axial(mask.shape))
