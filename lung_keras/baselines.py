@@ -130,3 +130,32 @@ def split_sides(mask, volume, majority=0.9):
     cut = fg & (out == 0)
     out[cut] = np.where(left[cut], LEFT_LUNG, RIGHT_LUNG)
     return out
+
+
+def largest_components(mask, num_components=2, connectivity=1):
+    """Keep the `num_components` largest 3-D regions of a mask (the threshold rule's step 3, for any mask).
+
+    A network that segments slice by slice can mark air-like spots the lungs never reach (bowel gas, the
+    air around the patient in a slice unlike its training slices); two lungs are the two largest regions.
+
+    Args:
+        mask: `(z, y, x)` array or `Volume`; nonzero is foreground.
+        num_components: regions kept (ties keep the region labelled first).
+        connectivity: 1 (faces), 2 (edges) or 3 (corners), as in `threshold_lungs`.
+
+    Returns:
+        `(z, y, x)` uint8 mask, 1 where kept.
+    """
+    from scipy import ndimage
+
+    fg = np.asarray(getattr(mask, "array", mask)) != 0
+    if connectivity not in (1, 2, 3):
+        raise ValueError(f"`connectivity` must be 1, 2 or 3. Received: connectivity={connectivity!r}")
+    if int(num_components) < 1:
+        raise ValueError(f"`num_components` must be >= 1. Received: num_components={num_components!r}")
+    labels, count = ndimage.label(fg, structure=ndimage.generate_binary_structure(fg.ndim, connectivity))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    keep = np.argsort(-sizes, kind="stable")[: int(num_components)]
+    keep = keep[sizes[keep] > 0]
+    return np.isin(labels, keep).astype(np.uint8)

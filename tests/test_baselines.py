@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from lung_keras.baselines import largest_components
 from lung_keras.baselines import split_sides
 from lung_keras.baselines import threshold_lungs
 from lung_keras.baselines import volume_dice
@@ -159,3 +160,21 @@ def test_split_sides_cuts_joined_lungs_at_the_midplane():
         split_sides(mask, _axial(mask.shape), majority=0.5)
     with pytest.raises(ValueError, match=r"mask.shape=\(1, 3, 9\)"):
         split_sides(mask[..., :9], _axial(mask.shape))
+
+
+def test_largest_components():
+    # Regions of 8, 4 and 1 voxels (and one of 4 touching the 8 only at a corner: separate with faces only).
+    mask = np.zeros((1, 6, 8), np.uint8)
+    mask[0, 0:2, 0:4] = 1  # 8
+    mask[0, 4:6, 0:2] = 1  # 4
+    mask[0, 5, 7] = 1  # 1
+    mask[0, 2:4, 4:6] = 1  # 4, corner-touching the first
+    kept = largest_components(mask)
+    # Faces: the 8 and the first-labelled 4 (rows 2-3, labelled before rows 4-5) -> 12 voxels.
+    assert kept.sum() == 12 and kept[0, 0:4, 0:6].sum() == 12
+    # Corners join the 8 and the corner 4 into 12: with the other 4 -> 16.
+    assert largest_components(mask, connectivity=3).sum() == 16
+    assert largest_components(mask, num_components=4).sum() == 17
+    assert not largest_components(np.zeros((1, 2, 2))).any()
+    with pytest.raises(ValueError, match="Received: num_components=0"):
+        largest_components(mask, num_components=0)

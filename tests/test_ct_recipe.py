@@ -66,14 +66,16 @@ def test_tiny_recipe_run_in_a_fresh_process(tmp_path):
     assert results["schema_version"] == 1 and results["wall_seconds"] > 0
     assert results["data"]["train_patient"] == "ct_acrin_flt_breast_001" and results["data"]["test_patient"] == "ct-64"
     assert (results["data"]["train_slices"], results["data"]["val_slices"], results["data"]["test_slices"]) == (31, 8, 79)
-    assert list(results["arms"]) == ["threshold", "original", "augmented"]
+    assert list(results["arms"]) == ["threshold", "original", "augmented", "original+2 largest",
+                                     "augmented+2 largest"]
     for arm, entry in results["arms"].items():
         for key in ("test_dice_mean", "test_dice_left_mean", "test_dice_right_mean", "val_slab_dice_mean"):
             assert 0.0 <= entry[key] <= 1.0 and math.isfinite(entry[key]), (arm, key, entry[key])
     # The threshold baseline in the same table, at the value tests/test_baselines.py measures on the CIP volume.
     assert results["arms"]["threshold"]["test_dice_mean"] == pytest.approx(0.9722, abs=0.002)
-    assert [r["method"] for r in results["test"]] == ["threshold", "original seed 0", "augmented seed 0"]
-    assert len(results["validation_slab"]) == 3 and results["limits"]
+    assert [r["method"] for r in results["test"]] == ["threshold", "original seed 0", "original+2 largest seed 0",
+                                                      "augmented seed 0", "augmented+2 largest seed 0"]
+    assert len(results["validation_slab"]) == 5 and results["limits"]
 
     # Each run saved an inference model taking HU (Windowing first) that agrees with the windowed pipeline.
     import keras
@@ -88,4 +90,4 @@ def test_tiny_recipe_run_in_a_fresh_process(tmp_path):
     report = (out / "report.md").read_text()
     assert "| method | test Dice | left | right | validation slab Dice | seeds |" in report
     assert "## Data limits" in report and "Wall time:" in report
-    assert (out / "scores.csv").read_text().count("\n") == 1 + 6  # header + 3 test rows + 3 validation-slab rows
+    assert (out / "scores.csv").read_text().count("\n") == 1 + 10  # header + 5 test rows + 5 validation-slab rows
