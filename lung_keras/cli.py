@@ -193,7 +193,7 @@ def _cmd_evaluate_ct(args):
     cases = ct_cases(args.data, args.mask, roi_pattern=args.roi_pattern, left_labels=_int_list(args.left_labels),
                      right_labels=_int_list(args.right_labels), low_byte=args.low_byte)
     summary = evaluate_threshold(cases, args.out, threshold=args.threshold_hu, missing_slices=args.missing_slices,
-                                 verbose=not args.quiet and not args.json)
+                                 rtstruct=args.rtstruct, verbose=not args.quiet and not args.json)
     if args.json:
         _print_json({**summary, "rows": [r.__dict__ for r in summary["rows"]]})
     elif not args.quiet:
@@ -217,6 +217,8 @@ def _add_ct_evaluate_options(p):
     g.add_argument("--left-labels", metavar="V,V", help="label-map values of the left lung, e.g. 9,10,11")
     g.add_argument("--right-labels", metavar="V,V", help="label-map values of the right lung, e.g. 12,13,14")
     g.add_argument("--low-byte", action="store_true", help="label map: use value & 0xFF (Chest Imaging Platform)")
+    g.add_argument("--rtstruct", action="store_true",
+                   help="also write each DICOM series' predicted mask as an RTSTRUCT referencing that series")
 
 
 def _cmd_data_check(args):

@@ -10,7 +10,8 @@ The code behind `lung-keras evaluate --method threshold` and the volume scores o
 - `ct_cases(data, mask)`: the cases of a CT folder with a `manifest.csv` (`lung_keras.data.find_ct_cases`),
   or one volume / DICOM folder with its mask (RTSTRUCT or label map, read by `lung_keras.data.load_ct_case`);
 - `evaluate_threshold(cases, out_dir)`: runs `baselines.threshold_lungs` on each case, writes each predicted
-  mask as NIfTI on the source grid (`lung_keras.data.write_nifti`) and the score tables.
+  mask as NIfTI on the source grid (`lung_keras.data.write_nifti`), optionally as an RTSTRUCT referencing the
+  DICOM series (`write_rtstruct`), and the score tables.
 """
 
 import dataclasses
@@ -27,6 +28,7 @@ from lung_keras._io import write_text
 #: Written as `schema_version` in `scores.json`.
 SCORES_VERSION = 1
 MASK_SUFFIX = "_mask.nii.gz"
+RTSTRUCT_SUFFIX = "_mask_rtstruct.dcm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,13 +223,15 @@ def ct_cases(data, mask=None, roi_pattern="lung", left_labels=None, right_labels
 # ----------------------------------------------------------------------------------------------- threshold
 
 
-def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, missing_slices="error", verbose=True):
+def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, missing_slices="error", rtstruct=False,
+                       verbose=True):
     """Segment each case with `baselines.threshold_lungs`, score it, write masks and tables into `out_dir`.
 
     Writes `<patient>_mask.nii.gz` per case (0 background, `LEFT_LUNG` 1, `RIGHT_LUNG` 2 by
     `baselines.split_sides`, on the source grid) unless `write_masks=False`, and `scores.csv` / `scores.json`
     for the cases with a reference (read by `lung_keras.data.load_ct_case`, sides kept; `missing_slices` as
-    there).
+    there). With `rtstruct=True`, a case read from a DICOM series also gets `<patient>_mask_rtstruct.dcm`
+    (`write_rtstruct`, referencing that series); other cases are told they cannot (a warning).
 
     Returns:
         `{"out", "n", "rows": [VolumeScores...], "summary", "masks": [paths]}`.
@@ -252,6 +256,10 @@ def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, missi
         prediction = split_sides(threshold_lungs(image, threshold=threshold), image)
         if write_masks:
             masks.append(write_nifti(image.with_array(prediction), out_dir / f"{case.patient}{MASK_SUFFIX}"))
+        if rtstruct and image.slice_uids:
+            masks.append(write_rtstruct(image.with_array(prediction), out_dir / f"{case.patient}{RTSTRUCT_SUFFIX}"))
+        elif rtstruct:
+            warnings.warn(f"{case.patient}: no RTSTRUCT written: {case.image} is not a DICOM series", stacklevel=2)
         if reference is None:
             continue
         rows.append(score_volume(prediction, reference, image, patient=case.patient, method="threshold"))
@@ -283,3 +291,167 @@ def format_table(rows):
     lines += [f"| {r.patient} | {r.method} | {cell(r.dice)} | {cell(r.dice_left)} | {cell(r.dice_right)} | "
               f"{r.predicted_ml:.0f} | {r.reference_ml:.0f} |" for r in rows]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- RTSTRUCT out
+
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+_SIDE_NAMES = {1: "LT LUNG", 2: "RT LUNG"}  # LEFT_LUNG, RIGHT_LUNG: names read_rtstruct_mask tells apart
+_COLOURS = {1: [0, 128, 255], 2: [255, 128, 0]}
+_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+           "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "FrameOfReferenceUID")
+
+
+def mask_contours(mask2d):
+    """Closed polygons along the pixel edges of a 2-D mask, as `(N, 2)` arrays of `(row, col)` index coordinates
+    (pixel centres at integers, so corners at half-integers).
+
+    Together, by the even-odd rule at pixel centres (`lung_keras.data.even_odd_fill`), they give the mask back
+    exactly: every boundary edge is in exactly one polygon, and the parity of crossings depends only on the set
+    of edges (where two pixels touch at a corner, either way of closing the loops gives the same pixels).
+    Collinear points are merged.
+    """
+    m = np.pad(np.asarray(mask2d) != 0, 1)
+    edges = {}
+
+    def add(starts, ends):
+        for s, e in zip(map(tuple, starts), map(tuple, ends)):
+            edges.setdefault(s, []).append(e)
+
+    r, c = np.nonzero(m[1:-1, 1:-1] & ~m[:-2, 1:-1])  # no lung above: top edge, left to right
+    add(np.c_[r, c], np.c_[r, c + 1])
+    r, c = np.nonzero(m[1:-1, 1:-1] & ~m[1:-1, 2:])  # right edge, downwards
+    add(np.c_[r, c + 1], np.c_[r + 1, c + 1])
+    r, c = np.nonzero(m[1:-1, 1:-1] & ~m[2:, 1:-1])  # bottom edge, right to left
+    add(np.c_[r + 1, c + 1], np.c_[r + 1, c])
+    r, c = np.nonzero(m[1:-1, 1:-1] & ~m[1:-1, :-2])  # left edge, upwards
+    add(np.c_[r + 1, c], np.c_[r, c])
+    polygons = []
+    while edges:
+        start = next(iter(edges))
+        loop, here = [start], start
+        while True:
+            nexts = edges[here]
+            following = nexts.pop()
+            if not nexts:
+                del edges[here]
+            if following == start:
+                break
+            loop.append(following)
+            here = following
+        points = np.asarray(loop, float)
+        before, after = np.roll(points, 1, axis=0), np.roll(points, -1, axis=0)
+        turn = np.cross(points - before, after - points) != 0  # keep corners only
+        polygons.append(points[turn] - 0.5)  # corner (i, j) sits at index (i - 0.5, j - 0.5)
+    return polygons
+
+
+def write_rtstruct(mask, path, names=None, label="lung_keras"):
+    """Write a lung mask on a DICOM series' grid as an RT Structure Set that references that series.
+
+    One ROI per label present (`LEFT_LUNG` as `LT LUNG`, `RIGHT_LUNG` as `RT LUNG`, or `names`), each slice's
+    region as `CLOSED_PLANAR` contours along its pixel edges (`mask_contours`), so `read_rtstruct_mask` reads
+    the same voxels back. Patient, study and frame of reference come from the series' own files.
+
+    Args:
+        mask: a mask `Volume` read on a DICOM series' grid (its `source` is the series folder and its
+            `slice_uids` name the slices), e.g. `image.with_array(prediction)`.
+        path: the `.dcm` file to write.
+        names: `{label: ROI name}`; defaults to the sides above, or `LUNGS` for a 0/1 mask.
+        label: the Structure Set Label.
+    """
+    import datetime
+
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import generate_uid
+
+    from lung_keras._io import atomic_path
+
+    if not mask.slice_uids:
+        raise ValueError(f"An RTSTRUCT references DICOM slices; this mask's grid has none. Received: mask from "
+                         f"{mask.source!r}")
+    ct = _series_header(pathlib.Path(mask.source), mask.slice_uids[0], pydicom)
+    values = [int(v) for v in np.unique(mask.array) if v != 0]
+    names = names or (_SIDE_NAMES if set(values) <= {1, 2} and 2 in values else {1: "LUNGS"})
+    missing = [v for v in values if v not in names]
+    if missing:
+        raise ValueError(f"No ROI name for mask value(s) {missing}. Received: names={names}")
+    now = datetime.datetime.now()
+    ds = pydicom.Dataset()
+    for key in _COPIED:
+        if key in ct:
+            setattr(ds, key, ct.data_element(key).value)
+    ds.SOPClassUID, ds.SOPInstanceUID = RT_STRUCTURE_SET_STORAGE, generate_uid()
+    ds.SeriesInstanceUID, ds.Modality, ds.SeriesNumber = generate_uid(), "RTSTRUCT", 999
+    ds.Manufacturer, ds.SeriesDescription = "lung_keras", "lung_keras lung mask"
+    ds.StructureSetLabel = label
+    ds.StructureSetDate = ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.StructureSetTime = ds.InstanceCreationTime = now.strftime("%H%M%S")
+
+    def image_ref(uid):
+        item = pydicom.Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = ct.SOPClassUID, uid
+        return item
+
+    series = pydicom.Dataset()
+    series.SeriesInstanceUID = ct.SeriesInstanceUID
+    series.ContourImageSequence = Sequence([image_ref(u) for u in mask.slice_uids])
+    study = pydicom.Dataset()
+    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Management (as exporters write)
+    study.ReferencedSOPInstanceUID = ct.StudyInstanceUID
+    study.RTReferencedSeriesSequence = Sequence([series])
+    frame = pydicom.Dataset()
+    frame.FrameOfReferenceUID = ct.FrameOfReferenceUID
+    frame.RTReferencedStudySequence = Sequence([study])
+    ds.ReferencedFrameOfReferenceSequence = Sequence([frame])
+
+    rois, contours, observations = [], [], []
+    array = np.asarray(mask.array)
+    for number, value in enumerate(values, start=1):
+        roi = pydicom.Dataset()
+        roi.ROINumber, roi.ReferencedFrameOfReferenceUID = number, ct.FrameOfReferenceUID
+        roi.ROIName, roi.ROIGenerationAlgorithm = names[value], "AUTOMATIC"
+        rois.append(roi)
+        items = []
+        for k in range(array.shape[0]):
+            for polygon in mask_contours(array[k] == value):
+                world = mask.index_to_world(np.c_[np.full(len(polygon), k), polygon])
+                item = pydicom.Dataset()
+                item.ContourImageSequence = Sequence([image_ref(mask.slice_uids[k])])
+                item.ContourGeometricType, item.NumberOfContourPoints = "CLOSED_PLANAR", len(world)
+                item.ContourData = [f"{v:.4f}" for v in world.ravel()]
+                items.append(item)
+        contour = pydicom.Dataset()
+        contour.ROIDisplayColor, contour.ReferencedROINumber = _COLOURS.get(value, [255, 255, 0]), number
+        contour.ContourSequence = Sequence(items)
+        contours.append(contour)
+        observation = pydicom.Dataset()
+        observation.ObservationNumber, observation.ReferencedROINumber = number, number
+        observation.RTROIInterpretedType, observation.ROIInterpreter = "ORGAN", ""
+        observations.append(observation)
+    ds.StructureSetROISequence = Sequence(rois)
+    ds.ROIContourSequence = Sequence(contours)
+    ds.RTROIObservationsSequence = Sequence(observations)
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.file_meta = meta
+    path = pathlib.Path(path)
+    with atomic_path(path) as tmp:
+        ds.save_as(str(tmp), enforce_file_format=True)
+    return path
+
+
+def _series_header(folder, first_uid, pydicom):
+    """The header of the series slice `first_uid` in `folder` (patient, study, frame of reference)."""
+    for file in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError:
+            continue
+        if str(ds.get("SOPInstanceUID", "")) == first_uid:
+            return ds
+    raise FileNotFoundError(f"{folder}: no DICOM file with SOPInstanceUID {first_uid} (the mask's first slice)")

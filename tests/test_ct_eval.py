@@ -15,9 +15,11 @@ from lung_keras.ct_eval import VolumeScores
 from lung_keras.ct_eval import ct_cases
 from lung_keras.ct_eval import format_table
 from lung_keras.ct_eval import has_sides
+from lung_keras.ct_eval import mask_contours
 from lung_keras.ct_eval import read_scores
 from lung_keras.ct_eval import score_volume
 from lung_keras.ct_eval import summarize_scores
+from lung_keras.ct_eval import write_rtstruct
 from lung_keras.ct_eval import write_scores
 from lung_keras.data import Volume
 
@@ -104,6 +106,39 @@ def test_ct_cases_arguments(tmp_path):
         ct_cases(tmp_path, mask=tmp_path / "m.nrrd")
 
 
+# [mask, expected polygons as (row, col) corners]
+CONTOUR_CASES = [
+    # One pixel: its four corners, half a pixel around its centre (1, 1).
+    [[[0, 0, 0], [0, 1, 0], [0, 0, 0]], [[(0.5, 0.5), (0.5, 1.5), (1.5, 1.5), (1.5, 0.5)]]],
+    # A 2x3 block: four corners only (collinear edge points merged).
+    [[[1, 1, 1], [1, 1, 1]], [[(-0.5, -0.5), (-0.5, 2.5), (1.5, 2.5), (1.5, -0.5)]]],
+    [[[0, 0], [0, 0]], []],
+]
+
+
+@pytest.mark.parametrize("mask, expected", CONTOUR_CASES)
+def test_mask_contours_worked(mask, expected):
+    got = mask_contours(np.array(mask))
+    assert sorted(sorted(map(tuple, p.tolist())) for p in got) == sorted(sorted(p) for p in expected)
+
+
+def test_mask_contours_fill_back_exactly():
+    # Random masks (holes, islands, pixels touching at a corner): the even-odd fill of the contours is the mask.
+    from lung_keras.data import even_odd_fill
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        mask = rng.random((7, 9)) < 0.5
+        polygons = mask_contours(mask)
+        np.testing.assert_array_equal(even_odd_fill(polygons, mask.shape), mask)
+
+
+def test_write_rtstruct_needs_a_dicom_grid(tmp_path):
+    mask = _grid().with_array(np.ones((1, 2, 4), np.uint8))
+    with pytest.raises(ValueError, match="references DICOM slices"):
+        write_rtstruct(mask, tmp_path / "rs.dcm")
+
+
 # -------------------------------------------------------------------- the command, in a fresh process
 
 
@@ -131,7 +166,7 @@ def test_evaluate_threshold_on_acrin_dicom_and_rtstruct(tmp_path):
     from lung_keras.data import read_nifti
 
     out = _lung_keras("evaluate", "--method", "threshold", "--data", str(ACRIN), "--mask", str(ACRIN_RS),
-                      "--missing-slices", "skip", "--out", str(tmp_path), "--json")
+                      "--missing-slices", "skip", "--rtstruct", "--out", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     assert "skipped 1 contour" in out.stderr  # the right lung's contour on a slice absent from this copy
     summary = json.loads(out.stdout)
@@ -146,6 +181,13 @@ def test_evaluate_threshold_on_acrin_dicom_and_rtstruct(tmp_path):
     assert mask.same_grid(image)
     assert set(np.unique(mask.array).tolist()) == {0, 1, 2}
     assert (tmp_path / "scores.csv").is_file() and read_scores(tmp_path / "scores.json")[0].dice == row["dice"]
+    # The RTSTRUCT written beside it references the series and reads back as the same voxels, sides included.
+    from lung_keras.data import read_rtstruct_mask
+    from lung_keras.data import rtstruct_roi_names
+
+    rtstruct = tmp_path / "ct_acrin_flt_breast_001_mask_rtstruct.dcm"
+    assert rtstruct_roi_names(rtstruct) == ["LT LUNG", "RT LUNG"]
+    np.testing.assert_array_equal(read_rtstruct_mask(rtstruct, image).array, mask.array)
 
 
 @pytest.mark.slow
