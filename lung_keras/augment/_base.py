@@ -24,6 +24,8 @@ the same integer `seed` produce the same draws. `get_random_transformation`
 also takes an explicit `seed` (int or `SeedGenerator`).
 """
 
+import functools
+import inspect
 import sys
 
 import keras
@@ -222,24 +224,63 @@ def batched_images(images):
     )
 
 
+def layer_arguments(local_vars):
+    """What a layer's `__init__` received, from its `locals()`, to hand to the base class in one line.
+
+    `super().__init__(**layer_arguments(locals()))`: the declared arguments, `p`, `seed` and the base Keras
+    arguments (`name`, `dtype`, ...) from `**kwargs`.
+    """
+    received = {k: v for k, v in local_vars.items() if k not in ("self", "__class__", "kwargs")}
+    received.update(local_vars.get("kwargs", {}))
+    return received
+
+
 class BaseAugmentation(keras.layers.Layer):
-    """Common machinery of every lung_keras augmentation layer (see module doc)."""
+    """Common machinery of every lung_keras augmentation layer (see module doc).
+
+    A subclass declares its constructor arguments once, in `arguments` (`{name: V.Argument}`), and its
+    `__init__` signature gives their defaults (Albumentations' own). The base `__init__` normalizes and
+    checks each one (`Argument.parse`) and stores the canonical value as an attribute of that name;
+    `get_config` writes them back; the Albumentations bridge reads the same table.
+    """
 
     #: resamples pixel positions (images with `interpolation`, masks with `mask_interpolation`)
     geometric = False
     #: pointwise photometric op that Compose can fuse into one pass
     elementwise = False
+    #: the layer's own constructor arguments (beyond `p` and `seed`): `{name: V.Argument}`
+    arguments = {}
 
     def __init__(self, p=0.5, seed=None, **kwargs):
+        received = {name: kwargs.pop(name) for name in self.arguments if name in kwargs}
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.p = V.check_probability(p)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` must be None or an int. Received: seed={seed!r}")
         self.seed = seed
+        defaults = self.argument_defaults()
+        values = {
+            name: argument.parse(received.get(name, defaults[name]), name) for name, argument in self.arguments.items()
+        }
+        for name, value in self.resolve_arguments(values, received).items():
+            setattr(self, name, value)
         self.generator = keras.random.SeedGenerator(seed)
         # All state (the seed generator) exists now; nothing depends on shapes.
         self.built = True
+
+    @classmethod
+    def argument_defaults(cls):
+        """`{name: default}` of the declared `arguments`, read from the `__init__` signature."""
+        return _signature_defaults(cls)
+
+    @classmethod
+    def resolve_arguments(cls, values, received):
+        """Rules across arguments (e.g. Affine's translate pair) on the canonical `values`; returns the values.
+
+        `received` holds the arguments as given, for the "Received: ..." part of an error.
+        """
+        return values
 
     # ------------------------------------------------------------------ sampling
 
@@ -427,7 +468,14 @@ class BaseAugmentation(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"p": self.p, "seed": self.seed})
+        config.update({name: V.to_config_value(getattr(self, name)) for name in self.arguments})
         return config
+
+
+@functools.cache
+def _signature_defaults(cls):
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: parameters[name].default for name in cls.arguments}
 
 
 class PhotometricAugmentation(BaseAugmentation):
@@ -469,6 +517,14 @@ class GeometricAugmentation(BaseAugmentation):
     #: moves whole pixels only (flips): Compose applies runs of these as index flips, not a resample
     pixel_permutation = False
 
+    arguments = {
+        "interpolation": V.Argument(V.interpolation, V.supported_interpolation),
+        "mask_interpolation": V.Argument(V.interpolation, V.supported_interpolation),
+        "border_mode": V.Argument(V.border_mode),
+        "fill": V.Argument(V.check_fill),
+        "fill_mask": V.Argument(V.check_fill),
+    }
+
     def __init__(
         self,
         interpolation=1,
@@ -480,12 +536,7 @@ class GeometricAugmentation(BaseAugmentation):
         seed=None,
         **kwargs,
     ):
-        super().__init__(p=p, seed=seed, **kwargs)
-        self.interpolation = V.check_interpolation(interpolation)
-        self.mask_interpolation = V.check_interpolation(mask_interpolation, "mask_interpolation")
-        self.border_mode = V.check_border_mode(border_mode)
-        self.fill = V.check_fill(fill)
-        self.fill_mask = V.check_fill(fill_mask, "fill_mask")
+        super().__init__(**layer_arguments(locals()))
 
     def resample_key(self):
         """Resampling settings; consecutive steps with equal keys fuse in Compose."""
@@ -504,19 +555,6 @@ class GeometricAugmentation(BaseAugmentation):
         geo = self.geometric_ops(transformation, shape[1], shape[2])
         return F.warp(masks, geo, self.mask_interpolation, self.border_mode, self.fill_mask, skip_identity=True)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "interpolation": self.interpolation,
-                "border_mode": self.border_mode,
-                "fill": V.to_config_value(self.fill),
-                "fill_mask": V.to_config_value(self.fill_mask),
-                "mask_interpolation": self.mask_interpolation,
-            }
-        )
-        return config
-
 
 class FlipAugmentation(GeometricAugmentation):
     """A per-sample flip along `axis` (2: left-right, 1: up-down): an exact index flip in the input's
@@ -527,9 +565,11 @@ class FlipAugmentation(GeometricAugmentation):
 
     axis = None
     pixel_permutation = True
+    #: a flip takes none of the resampling arguments: it moves whole pixels, in the input's own dtype
+    arguments = {}
 
     def __init__(self, p=0.5, seed=None, **kwargs):
-        super().__init__(p=p, seed=seed, **kwargs)
+        BaseAugmentation.__init__(self, p=p, seed=seed, **kwargs)
 
     def resample_key(self):
         return None
@@ -554,6 +594,3 @@ class FlipAugmentation(GeometricAugmentation):
     def _transform_masks(self, masks, transformation):
         return self._flip(masks, transformation)
 
-    def get_config(self):
-        # only p and seed: the resampling arguments of GeometricAugmentation do not apply to a flip
-        return BaseAugmentation.get_config(self)

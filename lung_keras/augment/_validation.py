@@ -77,16 +77,6 @@ def check_interpolation(value, name="interpolation"):
     return int(value)
 
 
-def check_border_mode(value, name="border_mode"):
-    if isinstance(value, bool) or value not in F.SUPPORTED_BORDER_MODES:
-        raise ValueError(
-            f"`{name}` must be one of {F.SUPPORTED_BORDER_MODES} (cv2.BORDER_CONSTANT, "
-            f"BORDER_REPLICATE, BORDER_REFLECT, BORDER_WRAP, BORDER_REFLECT_101). "
-            f"Received: {name}={_fmt(value)}"
-        )
-    return int(value)
-
-
 def check_fill(value, name="fill"):
     if _is_number(value):
         return float(value)
@@ -138,3 +128,143 @@ def to_config_value(value):
     if isinstance(value, dict):
         return {k: to_config_value(v) for k, v in value.items()}
     return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Argument declarations: each layer lists its constructor arguments once, as `arguments = {name: Argument}`.
+# The layer's `__init__` (through `BaseAugmentation`), its `get_config` and the Albumentations bridge all
+# read that table; the defaults are the ones in the layer's `__init__` signature (Albumentations' own).
+
+
+class Argument:
+    """One constructor argument of an augmentation layer (Albumentations' `InitSchema` field, in small).
+
+    Args:
+        normalize: `normalize(value, name)` -> the canonical value, the form Albumentations' `to_dict()`
+            holds (ranges as `(low, high)` tuples, OpenCV flags as ints, Affine axis dicts); raises a
+            `ValueError` ending "Received: name=value" for a value Albumentations would refuse.
+        supported: optional `supported(value, name)` on the canonical value; raises for a value
+            Albumentations accepts but `lung_keras` does not implement (e.g. `crop_border=True`).
+        optional: `None` is a valid value, kept as is.
+        albumentations: False for a `lung_keras`-only argument (not written to, or read from, an
+            Albumentations policy).
+    """
+
+    def __init__(self, normalize, supported=None, optional=False, albumentations=True):
+        self.normalize = normalize
+        self.supported = supported
+        self.optional = optional
+        self.albumentations = albumentations
+
+    def canonical(self, value, name):
+        """`value` as Albumentations normalizes it (no check of what `lung_keras` implements)."""
+        if value is None and self.optional:
+            return None
+        return self.normalize(value, name)
+
+    def parse(self, value, name):
+        """The canonical value a layer stores, after checking that `lung_keras` implements it."""
+        value = self.canonical(value, name)
+        if self.supported is not None and value is not None:
+            self.supported(value, name)
+        return value
+
+
+def pair(mode, sort=True, low=None, high=None, integer=False, strict_pair=False):
+    """A `(low, high)` range normalizer (see `as_pair` for `mode`), optionally bounded and integer."""
+
+    def normalize(value, name):
+        if strict_pair and not (isinstance(value, (list, tuple)) and len(value) == 2):
+            raise ValueError(f"`{name}` must be a pair of numbers (low, high). Received: {name}={_fmt(value)}")
+        if integer and not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool)
+            for v in (value if isinstance(value, (list, tuple)) else [value])
+        ):
+            raise ValueError(f"`{name}` must be an int or a pair of ints. Received: {name}={_fmt(value)}")
+        out = check_bounds(as_pair(value, name, mode, sort=sort), name, low, high, original=value)
+        return (int(out[0]), int(out[1])) if integer else out
+
+    return normalize
+
+
+def xy_pairs(default, low=None, integer=False):
+    """Albumentations' Affine axis argument: number, pair or `{"x": .., "y": ..}` -> `{"x": pair, "y": pair}`."""
+
+    def normalize(value, name):
+        out = as_xy_pairs(value, name, "fixed", default)
+        for axis in ("x", "y"):
+            check_bounds(out[axis], name, low=low, original=value)
+        if integer:
+            out = {axis: (int(lo), int(hi)) for axis, (lo, hi) in out.items()}
+        return out
+
+    return normalize
+
+
+def number(low=None, high=None, low_open=False):
+    """A float in `[low, high]` (`(low, high]` with `low_open`)."""
+
+    def normalize(value, name):
+        ok = _is_number(value)
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value <= high
+        if not ok:
+            lo = "-inf" if low is None else low
+            hi = "inf" if high is None else high
+            raise ValueError(
+                f"`{name}` must be a number in {'(' if low_open else '['}{lo}, {hi}]. Received: {name}={_fmt(value)}"
+            )
+        return float(value)
+
+    return normalize
+
+
+def choice(*options):
+    return lambda value, name: check_choice(value, name, options)
+
+
+def only(allowed, why):
+    """`supported` check: only `allowed` is implemented; `why` says what the other values would need."""
+
+    def supported(value, name):
+        if value != allowed:
+            raise ValueError(f"`{name}={value!r}` {why} and is not supported. Received: {name}={_fmt(value)}")
+
+    return supported
+
+
+# OpenCV flag values as Albumentations writes them, and the names it also accepts.
+INTERPOLATIONS = {"nearest": 0, "linear": 1, "cubic": 2, "area": 3, "lanczos4": 4}
+BORDER_MODES = {"constant": 0, "replicate": 1, "reflect": 2, "wrap": 3, "reflect_101": 4}
+_ALIASES = {
+    "interpolation": {"bilinear": 1, "bicubic": 2, "lanczos": 4},
+    "border_mode": {"reflect101": 4, "edge": 1, "nearest": 1, "symmetric": 2, "mirror": 4},
+}
+
+
+def opencv_flag(table, kind):
+    """An OpenCV flag given as its int or its name (`"linear"`, `"reflect_101"`, ...) -> the int."""
+
+    def normalize(value, name):
+        if isinstance(value, str):
+            key = value.lower()
+            if key in table or key in _ALIASES[kind]:
+                return table.get(key, _ALIASES[kind].get(key))
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool) and value in table.values():
+            return int(value)
+        raise ValueError(
+            f"`{name}` must be one of {sorted(table)} or the OpenCV flags {sorted(table.values())}. "
+            f"Received: {name}={_fmt(value)}"
+        )
+
+    return normalize
+
+
+interpolation = opencv_flag(INTERPOLATIONS, "interpolation")
+border_mode = opencv_flag(BORDER_MODES, "border_mode")
+
+
+def supported_interpolation(value, name):
+    check_interpolation(value, name)

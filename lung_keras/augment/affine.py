@@ -6,6 +6,7 @@ from keras import ops
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import GeometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 def _trunc(x):
@@ -84,6 +85,19 @@ class Affine(GeometricAugmentation):
     (4, 64, 64, 1)
     """
 
+    arguments = {
+        **GeometricAugmentation.arguments,
+        "scale": V.Argument(V.xy_pairs(1.0, low=1e-6)),
+        "translate_percent": V.Argument(V.xy_pairs(0.0), optional=True),
+        "translate_px": V.Argument(V.xy_pairs(0, integer=True), optional=True),
+        "rotate": V.Argument(V.pair("fixed")),
+        "shear": V.Argument(V.xy_pairs(0.0)),
+        "fit_output": V.Argument(V.check_bool, V.only(False, "changes the output size")),
+        "keep_ratio": V.Argument(V.check_bool),
+        "rotate_method": V.Argument(V.choice("largest_box", "ellipse")),
+        "balanced_scale": V.Argument(V.check_bool),
+    }
+
     def __init__(
         self,
         scale=(1.0, 1.0),
@@ -104,52 +118,24 @@ class Affine(GeometricAugmentation):
         seed=None,
         **kwargs,
     ):
-        super().__init__(
-            interpolation=interpolation,
-            border_mode=border_mode,
-            fill=fill,
-            fill_mask=fill_mask,
-            mask_interpolation=mask_interpolation,
-            p=p,
-            seed=seed,
-            **kwargs,
-        )
-        self.scale = V.to_config_value(scale)
-        self.translate_percent = V.to_config_value(translate_percent)
-        self.translate_px = V.to_config_value(translate_px)
-        self.rotate = V.to_config_value(rotate)
-        self.shear = V.to_config_value(shear)
-        self._scale = V.as_xy_pairs(scale, "scale", "fixed", 1.0)
-        for axis in ("x", "y"):
-            V.check_bounds(self._scale[axis], "scale", low=1e-6, original=scale)
-        if translate_percent is not None and translate_px is not None:
-            raise ValueError(
-                "Give either `translate_percent` or `translate_px`, not both. "
-                f"Received: translate_percent={translate_percent!r}, translate_px={translate_px!r}"
-            )
-        self._translate_percent = None
-        self._translate_px = None
-        if translate_percent is not None:
-            self._translate_percent = V.as_xy_pairs(translate_percent, "translate_percent", "fixed", 0.0)
-        else:
-            px = 0 if translate_px is None else translate_px
-            pairs = V.as_xy_pairs(px, "translate_px", "fixed", 0)
-            self._translate_px = {k: (int(v[0]), int(v[1])) for k, v in pairs.items()}
-        self._rotate = V.as_pair(rotate, "rotate", "fixed")
-        self._shear = V.as_xy_pairs(shear, "shear", "fixed", 0.0)
-        if fit_output is not False:
-            raise ValueError(
-                "`fit_output=True` changes the output size and is not supported. "
-                f"Received: fit_output={fit_output!r}"
-            )
-        self.fit_output = False
-        self.keep_ratio = V.check_bool(keep_ratio, "keep_ratio")
-        if self.keep_ratio and self._scale["x"] != self._scale["y"]:
+        super().__init__(**layer_arguments(locals()))
+        if self.keep_ratio and self.scale["x"] != self.scale["y"]:
             raise ValueError(
                 f"With keep_ratio=True the x and y scale ranges must be equal. Received: scale={scale!r}"
             )
-        self.rotate_method = V.check_choice(rotate_method, "rotate_method", ("largest_box", "ellipse"))
-        self.balanced_scale = V.check_bool(balanced_scale, "balanced_scale")
+
+    @classmethod
+    def resolve_arguments(cls, values, received):
+        """Albumentations' translate rule: one of `translate_percent` / `translate_px`; neither means 0 px."""
+        if values["translate_percent"] is not None and values["translate_px"] is not None:
+            raise ValueError(
+                "Give either `translate_percent` or `translate_px`, not both. "
+                f"Received: translate_percent={received['translate_percent']!r}, "
+                f"translate_px={received['translate_px']!r}"
+            )
+        if values["translate_percent"] is None and values["translate_px"] is None:
+            values = {**values, "translate_px": {"x": (0, 0), "y": (0, 0)}}
+        return values
 
     # ------------------------------------------------------------------ sampling
 
@@ -170,13 +156,13 @@ class Affine(GeometricAugmentation):
         return ops.ones((info["batch"],), dtype="float32")
 
     def _sample_translate(self, info, axis, seeds):
-        if self._translate_px is not None:
-            lo, hi = self._translate_px[axis]
+        if self.translate_px is not None:
+            lo, hi = self.translate_px[axis]
             if lo == hi:
                 return ops.full((info["batch"],), float(lo), dtype="float32")
             t = keras.random.randint((info["batch"],), lo, hi + 1, seed=seeds.next())
             return ops.cast(t, "float32")
-        lo, hi = self._translate_percent[axis]
+        lo, hi = self.translate_percent[axis]
         frac = self._uniform(info, lo, hi, seeds)
         size = info["width"] if axis == "x" else info["height"]
         return _trunc(frac * ops.cast(size, "float32"))
@@ -185,15 +171,15 @@ class Affine(GeometricAugmentation):
         params = {
             "translate_x": self._sample_translate(info, "x", seeds),
             "translate_y": self._sample_translate(info, "y", seeds),
-            "shear_x": self._uniform(info, *self._shear["x"], seeds),
-            "shear_y": self._uniform(info, *self._shear["y"], seeds),
+            "shear_x": self._uniform(info, *self.shear["x"], seeds),
+            "shear_y": self._uniform(info, *self.shear["y"], seeds),
         }
-        params["scale_x"] = self._sample_scale(info, *self._scale["x"], seeds)
+        params["scale_x"] = self._sample_scale(info, *self.scale["x"], seeds)
         if self.keep_ratio:
             params["scale_y"] = params["scale_x"]
         else:
-            params["scale_y"] = self._sample_scale(info, *self._scale["y"], seeds)
-        params["rotate"] = self._uniform(info, *self._rotate, seeds)
+            params["scale_y"] = self._sample_scale(info, *self.scale["y"], seeds)
+        params["rotate"] = self._uniform(info, *self.rotate, seeds)
         return params
 
     def finalize_transformation(self, params, apply, info):
@@ -215,20 +201,3 @@ class Affine(GeometricAugmentation):
 
     def geometric_ops(self, transformation, height, width):
         return [("affine", transformation["matrix"])]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "scale": self.scale,
-                "translate_percent": self.translate_percent,
-                "translate_px": self.translate_px,
-                "rotate": self.rotate,
-                "shear": self.shear,
-                "fit_output": self.fit_output,
-                "keep_ratio": self.keep_ratio,
-                "rotate_method": self.rotate_method,
-                "balanced_scale": self.balanced_scale,
-            }
-        )
-        return config

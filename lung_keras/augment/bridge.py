@@ -12,247 +12,51 @@ The serialized format is implemented here directly: reading and writing policy f
 Albumentations nor OpenCV. Albumentations is imported lazily, only by `from_albumentations` /
 `to_albumentations`.
 
-Arguments are written exactly as Albumentations 2.0.8 normalizes them in `to_dict()` (ranges as
-two-element lists, `Affine` axis dicts, OpenCV integer flags for `interpolation` and `border_mode`), so
-a policy written here equals `A.save`'s output for the same transform, and loading either gives the same
-layer. Albumentations arguments that `lung_keras` layers do not implement are accepted only at their
-Albumentations default; any other value raises a `ValueError` that lists what is supported.
+Every transform's arguments come from its layer's declaration (`arguments`, a table of
+`_validation.Argument`, with the defaults of the layer's `__init__`), the one that the layer's `__init__` and
+`get_config` also read: nothing about an argument is restated here. Arguments are written exactly as
+Albumentations 2.0.8 normalizes them in `to_dict()` (ranges as two-element lists, `Affine` axis dicts, OpenCV
+integer flags for `interpolation` and `border_mode`), so a policy written here equals `A.save`'s output for the
+same transform, and loading either gives the same layer. A value Albumentations accepts but `lung_keras` does
+not implement (e.g. `Rotate(crop_border=True)`) raises the layer's own `ValueError`, prefixed with the
+transform's name and place (`Compose.transforms[1]: Rotate: ...`).
 """
 
-import importlib
-import inspect
 import json
 import pathlib
 import re
 
+from lung_keras.augment import _validation as V
+from lung_keras.augment._container import ContainerAugmentation
+from lung_keras.augment.affine import Affine
+from lung_keras.augment.coarse_dropout import CoarseDropout
+from lung_keras.augment.compose import Compose
+from lung_keras.augment.elastic_transform import ElasticTransform
+from lung_keras.augment.gauss_noise import GaussNoise
+from lung_keras.augment.gaussian_blur import GaussianBlur
+from lung_keras.augment.horizontal_flip import HorizontalFlip
+from lung_keras.augment.one_of import OneOf
+from lung_keras.augment.random_brightness_contrast import RandomBrightnessContrast
+from lung_keras.augment.random_gamma import RandomGamma
+from lung_keras.augment.rotate import Rotate
+from lung_keras.augment.vertical_flip import VerticalFlip
+
 ALBUMENTATIONS_VERSION = "2.0.8"
 
 # OpenCV flag values, as Albumentations serializes them.
-INTERPOLATIONS = {"nearest": 0, "linear": 1, "cubic": 2, "area": 3, "lanczos4": 4}
-BORDER_MODES = {"constant": 0, "replicate": 1, "reflect": 2, "wrap": 3, "reflect_101": 4}
-_INTERPOLATION_ALIASES = {"bilinear": 1, "bicubic": 2, "lanczos": 4}
-_BORDER_ALIASES = {"reflect101": 4, "reflect_101": 4, "edge": 1, "nearest": 1, "symmetric": 2, "mirror": 4}
+INTERPOLATIONS = V.INTERPOLATIONS
+BORDER_MODES = V.BORDER_MODES
 
-
-# --------------------------------------------------------------------------------------------------
-# Normalizers: one per kind of Albumentations argument; each returns the value `to_dict()` would hold.
-# Their messages say what was expected; `_normalize_args` names the transform and ends with
-# "Received: name=value" (the dialect of every error here and of the layers).
-
-
-def _num(v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError("expected a number")
-    return v
-
-
-def _pair(v, name="value"):
-    if isinstance(v, (list, tuple)):
-        if len(v) != 2:
-            raise ValueError(f"{name} must be a number or a pair of numbers")
-        return _num(v[0]), _num(v[1])
-    raise ValueError(f"{name} must be a number or a pair of numbers")
-
-
-def _sorted_pair(v):
-    """Albumentations' `to_tuple` on a sequence: `(min, max)` of the two values."""
-    lo, hi = _pair(v)
-    return (lo, hi) if lo <= hi else (hi, lo)
-
-
-def _nondecreasing(lo, hi, v):
-    if lo > hi:
-        raise ValueError("the first value must not exceed the second")
-
-
-def _symmetric(v):
-    """`limit=15` -> `(-15.0, 15.0)`; a pair is kept (Albumentations' `SymmetricRangeType`)."""
-    if isinstance(v, (list, tuple)):
-        lo, hi = _sorted_pair(v)
-    else:
-        lo, hi = -_num(v), _num(v)
-    return [float(lo), float(hi)]
-
-
-def _low_bounded(low, cast):
-    """Albumentations' `to_tuple(v, low=low)`: a scalar becomes `(min(low, v), max(low, v))`."""
-
-    def norm(v):
-        if isinstance(v, (list, tuple)):
-            lo, hi = _sorted_pair(v)
-        else:
-            x = _num(v)
-            lo, hi = (low, x) if low < x else (x, low)
-        return [cast(lo), cast(hi)]
-
-    return norm
-
-
-def _float_pair(v):
-    lo, hi = _pair(v)
-    _nondecreasing(lo, hi, v)
-    return [float(lo), float(hi)]
-
-
-def _repeat_pair(v):
-    """Albumentations' `to_tuple(v, v)`: a scalar becomes `(v, v)` (Affine `rotate`)."""
-    if isinstance(v, (list, tuple)):
-        lo, hi = _sorted_pair(v)
-    else:
-        lo = hi = _num(v)
-    return [float(lo), float(hi)]
-
-
-def _axis_dict(default):
-    """Affine `scale` / `shear` / `translate_*`: scalar, pair or `{"x": .., "y": ..}` -> axis dict."""
-
-    def norm(v):
-        if isinstance(v, dict):
-            unknown = set(v) - {"x", "y"}
-            if unknown or not v:
-                raise ValueError('expected a dict with keys "x" and/or "y"')
-            return {"x": _repeat_pair(v.get("x", default)), "y": _repeat_pair(v.get("y", default))}
-        pair = _repeat_pair(v)
-        return {"x": list(pair), "y": list(pair)}
-
-    return norm
-
-
-def _flag(table, aliases, kind):
-    def norm(v):
-        if isinstance(v, str):
-            key = v.lower()
-            if key in table:
-                return table[key]
-            if key in aliases:
-                return aliases[key]
-        elif isinstance(v, int) and not isinstance(v, bool) and v in table.values():
-            return int(v)
-        raise ValueError(f"unknown {kind}; expected one of {sorted(table)} or the OpenCV flags {sorted(table.values())}")
-
-    return norm
-
-
-_interpolation = _flag(INTERPOLATIONS, _INTERPOLATION_ALIASES, "interpolation")
-_border_mode = _flag(BORDER_MODES, _BORDER_ALIASES, "border_mode")
-
-
-def _fill(v):
-    if isinstance(v, (list, tuple)):
-        return [float(_num(x)) for x in v]
-    return float(_num(v))
-
-
-def _bool(v):
-    if not isinstance(v, bool):
-        raise ValueError("expected a bool")
-    return v
-
-
-def _choice(*options):
-    def norm(v):
-        if v not in options:
-            raise ValueError(f"expected one of {list(options)}")
-        return v
-
-    return norm
-
-
-def _range(v):
-    """A `(min, max)` pair kept as given (ints stay pixels, floats stay fractions: CoarseDropout)."""
-    lo, hi = _pair(v)
-    _nondecreasing(lo, hi, v)
-    return [lo, hi]
-
-
-def _dropout_fill(v):
-    if isinstance(v, str):
-        return _choice("random", "random_uniform", "inpaint_telea", "inpaint_ns")(v)
-    return _fill(v)
-
-
-def _positive_float(v):
-    return float(_num(v))
-
-
-def _probability(name, p):
-    """`p` of transform `name` as a float in [0, 1], or a ValueError naming the transform."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{name}: invalid p: expected a number in [0, 1]. Received: p={p!r}")
-    return float(p)
-
-
-_GEOMETRY_COMMON = {
-    "interpolation": (1, _interpolation),
-    "mask_interpolation": (0, _interpolation),
-    "border_mode": (0, _border_mode),
-    "fill": (0.0, _fill),
-    "fill_mask": (0.0, _fill),
-}
-
-# name -> {argument: (Albumentations default, normalizer)}; `p` is handled for all.
-TRANSFORM_SPECS = {
-    "HorizontalFlip": {},
-    "VerticalFlip": {},
-    "Rotate": {
-        "limit": ((-90.0, 90.0), _symmetric),
-        "rotate_method": ("largest_box", _choice("largest_box", "ellipse")),
-        "crop_border": (False, _bool),
-        **_GEOMETRY_COMMON,
-    },
-    "Affine": {
-        "scale": ({"x": (1.0, 1.0), "y": (1.0, 1.0)}, _axis_dict(1.0)),
-        "translate_percent": (None, _axis_dict(0.0)),
-        "translate_px": (None, _axis_dict(0)),
-        "rotate": ((0.0, 0.0), _repeat_pair),
-        "shear": ({"x": (0.0, 0.0), "y": (0.0, 0.0)}, _axis_dict(0.0)),
-        "fit_output": (False, _bool),
-        "keep_ratio": (False, _bool),
-        "rotate_method": ("largest_box", _choice("largest_box", "ellipse")),
-        "balanced_scale": (False, _bool),
-        **_GEOMETRY_COMMON,
-    },
-    "ElasticTransform": {
-        "alpha": (1.0, _positive_float),
-        "sigma": (50.0, _positive_float),
-        "approximate": (False, _bool),
-        "same_dxdy": (False, _bool),
-        "noise_distribution": ("gaussian", _choice("gaussian", "uniform")),
-        "keypoint_remapping_method": ("mask", _choice("direct", "mask")),
-        **_GEOMETRY_COMMON,
-    },
-    "RandomBrightnessContrast": {
-        "brightness_limit": ((-0.2, 0.2), _symmetric),
-        "contrast_limit": ((-0.2, 0.2), _symmetric),
-        "brightness_by_max": (True, _bool),
-        "ensure_safe_range": (False, _bool),
-    },
-    "RandomGamma": {"gamma_limit": ((80.0, 120.0), _low_bounded(1, float))},
-    "GaussNoise": {
-        "std_range": ((0.2, 0.44), _float_pair),
-        "mean_range": ((0.0, 0.0), _float_pair),
-        "per_channel": (True, _bool),
-        "noise_scale_factor": (1.0, _positive_float),
-    },
-    "GaussianBlur": {
-        "blur_limit": ((0, 0), _low_bounded(0, int)),
-        "sigma_limit": ((0.5, 3.0), _low_bounded(0, float)),
-    },
-    "CoarseDropout": {
-        "num_holes_range": ((1, 2), _range),
-        "hole_height_range": ((0.1, 0.2), _range),
-        "hole_width_range": ((0.1, 0.2), _range),
-        "fill": (0, _dropout_fill),
-        "fill_mask": (None, _fill),
-    },
-}
-CONTAINERS = ("Compose", "OneOf")
-SUPPORTED_TRANSFORMS = CONTAINERS + tuple(TRANSFORM_SPECS)
+_CONTAINER_CLASSES = (Compose, OneOf)
+_LEAF_CLASSES = (
+    HorizontalFlip, VerticalFlip, Rotate, Affine, ElasticTransform,
+    RandomBrightnessContrast, RandomGamma, GaussNoise, GaussianBlur, CoarseDropout,
+)
+CONTAINERS = tuple(cls.__name__ for cls in _CONTAINER_CLASSES)
+SUPPORTED_TRANSFORMS = CONTAINERS + tuple(cls.__name__ for cls in _LEAF_CLASSES)
 
 # Albumentations' `Compose.to_dict()` keys beyond `p` and `transforms`, with the only values supported.
 _COMPOSE_EXTRAS = {"bbox_params": None, "keypoint_params": None, "additional_targets": {}, "is_check_shapes": True}
-# Keras layer config keys that are not Albumentations arguments.
-_KERAS_ONLY_KEYS = {"name", "trainable", "dtype", "seed", "data_format", "transforms", "autocast", "fuse"}
 
 
 def _supported_message():
@@ -288,67 +92,74 @@ def _jsonable(value):
     return value
 
 
-def _normalize_args(name, args):
-    """Normalize an Albumentations argument dict of transform `name`; raises on unknown arguments."""
-    spec = TRANSFORM_SPECS[name]
-    out = {}
+def _probability(name, p):
+    """`p` of transform `name` as a float in [0, 1], or a ValueError naming the transform."""
+    try:
+        return V.check_probability(p)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def _layer_class(name):
+    """The `lung_keras.augment` layer class called `name`, from Keras' registry of serializable classes."""
+    import keras
+
+    cls = keras.saving.get_registered_object(f"lung_keras>{name}")
+    if cls is None or name not in SUPPORTED_TRANSFORMS:
+        raise _unsupported_transform(name)
+    return cls
+
+
+def _albumentations_arguments(cls):
+    """The arguments of layer class `cls` that Albumentations has, from the layer's own declaration."""
+    return {name: argument for name, argument in cls.arguments.items() if argument.albumentations}
+
+
+def _canonical_args(name, cls, args):
+    """Arguments of transform `name` as Albumentations' `to_dict()` holds them, every missing one at its default.
+
+    Reads the layer's declaration (`cls.arguments` and its `__init__` defaults): the values Albumentations
+    accepts are accepted here, whether or not `lung_keras` implements them (that is the layer's check).
+    """
+    declared = _albumentations_arguments(cls)
     for key, value in args.items():
-        if key == "p":
-            continue
-        if key not in spec:
+        if key not in declared:
             raise ValueError(
                 f"{name}: unknown argument {key!r}. Albumentations {ALBUMENTATIONS_VERSION} arguments of {name}: "
-                f"{['p', *sorted(spec)]}. Received: {key}={value!r}"
+                f"{['p', *sorted(declared)]}. Received: {key}={value!r}"
             )
-        if value is None and spec[key][0] is None:
-            out[key] = None
-            continue
-        try:
-            out[key] = spec[key][1](value)
-        except ValueError as e:
-            raise ValueError(f"{name}: invalid {key}: {e}. Received: {key}={value!r}") from None
-    if name == "Affine":
-        for key in ("translate_percent", "translate_px"):
-            out.setdefault(key, None)
-        if out["translate_percent"] is not None and out["translate_px"] is not None:
-            raise ValueError(
-                "Affine: give translate_percent or translate_px, not both. "
-                f"Received: translate_percent={out['translate_percent']!r}, translate_px={out['translate_px']!r}"
-            )
-        if out["translate_percent"] is None and out["translate_px"] is None:
-            out["translate_px"] = {"x": [0, 0], "y": [0, 0]}
-    return out
+    given = {**cls.argument_defaults(), **args}
+    try:
+        values = {key: argument.canonical(given[key], key) for key, argument in declared.items()}
+        values = cls.resolve_arguments(values, given)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    return {key: _jsonable(values[key]) for key in sorted(values)}
 
 
-def _full_args(name, args):
-    """Normalized arguments with every missing one at its Albumentations default, in `to_dict` key order."""
-    given = _normalize_args(name, args)
-    spec = TRANSFORM_SPECS[name]
-    full = {}
-    for key in sorted(spec):
-        if key in given:
-            full[key] = given[key]
-        else:
-            default = spec[key][0]
-            full[key] = None if default is None else _jsonable(spec[key][1](_jsonable(default)))
-    return full
+def _transform_name(transform):
+    if not isinstance(transform, dict) or "__class_fullname__" not in transform:
+        raise ValueError(
+            f"Expected an Albumentations transform dict with '__class_fullname__'. Received: transform={transform!r}"
+        )
+    name = _short_name(transform["__class_fullname__"])
+    if name not in SUPPORTED_TRANSFORMS:
+        raise _unsupported_transform(name)
+    return name
 
 
 def normalize_transform_dict(transform):
     """Canonical form of one Albumentations transform dict, as `A.from_dict(...).to_dict()` would give it.
 
     Fills every missing argument with its Albumentations 2.0.8 default and normalizes the given ones
-    (`limit=15` -> `[-15.0, 15.0]`, Affine `scale=0.9` -> `{"x": [0.9, 0.9], "y": [0.9, 0.9]}`, ...).
-    Containers are normalized recursively. Needs no Albumentations install.
+    (`limit=15` -> `[-15.0, 15.0]`, Affine `scale=0.9` -> `{"x": [0.9, 0.9], "y": [0.9, 0.9]}`, ...), by the
+    declarations of the `lung_keras` layers. Containers are normalized recursively. Needs no Albumentations
+    install.
 
     Raises:
         ValueError: for a transform outside `SUPPORTED_TRANSFORMS` or an unknown/invalid argument.
     """
-    if not isinstance(transform, dict) or "__class_fullname__" not in transform:
-        raise ValueError(f"Expected a transform dict with '__class_fullname__'. Received: transform={transform!r}")
-    name = _short_name(transform["__class_fullname__"])
-    if name not in SUPPORTED_TRANSFORMS:
-        raise _unsupported_transform(name)
+    name = _transform_name(transform)
     args = _jsonable({k: v for k, v in transform.items() if k != "__class_fullname__"})
     p = args.pop("p", 1.0 if name == "Compose" else 0.5)
     p_value = _probability(name, p)
@@ -361,7 +172,7 @@ def normalize_transform_dict(transform):
         if args:
             raise ValueError(f"{name}: unknown arguments {sorted(args)}. {_received(args)}")
         return out
-    out.update(_full_args(name, args))
+    out.update(_canonical_args(name, _layer_class(name), args))
     return out
 
 
@@ -369,67 +180,19 @@ def normalize_transform_dict(transform):
 # lung_keras layers <-> Albumentations dicts
 
 
-def _layer_class(name):
-    """The `lung_keras.augment` layer class called `name`, from Keras' registry of serializable classes."""
-    import keras
-
-    importlib.import_module("lung_keras.augment")  # every layer registered
-    cls = keras.saving.get_registered_object(f"lung_keras>{name}")
-    if cls is None:
-        raise _unsupported_transform(name)
-    return cls
-
-
-def _init_params(cls):
-    return {
-        k: v
-        for k, v in inspect.signature(cls.__init__).parameters.items()
-        if k != "self" and v.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-    }
-
-
-def _children(layer):
-    for attr in ("transforms", "layers_list", "steps"):
-        children = getattr(layer, attr, None)
-        if children is not None:
-            return list(children)
-    raise ValueError(f"{type(layer).__name__} has no `transforms` attribute to serialize. Received: layer={layer!r}")
-
-
-def _layer_value_to_albu(value):
-    """Layer config values -> plain JSON-able values (Keras may hold tuples, numpy scalars, dicts)."""
-    return _jsonable(value)
-
-
 def layer_to_dict(layer):
     """The Albumentations `to_dict()["transform"]` dict of one `lung_keras.augment` layer (recursive)."""
     name = type(layer).__name__
     if name not in SUPPORTED_TRANSFORMS:
         raise ValueError(f"Cannot convert {name} to Albumentations. {_supported_message()} Received: layer={layer!r}")
-    config = layer.get_config()
-    p = float(config.get("p", 1.0 if name == "Compose" else 0.5))
-    if name in CONTAINERS:
-        d = {"__class_fullname__": name, "p": p, "transforms": [layer_to_dict(t) for t in _children(layer)]}
+    d = {"__class_fullname__": name, "p": float(layer.p)}
+    if isinstance(layer, ContainerAugmentation):
+        d["transforms"] = [layer_to_dict(t) for t in layer.transforms]
         if name == "Compose":
             d.update(_COMPOSE_EXTRAS)
         return d
-    spec = TRANSFORM_SPECS[name]
-    args = {k: _layer_value_to_albu(v) for k, v in config.items() if k in spec}
-    d = {"__class_fullname__": name, "p": p}
-    d.update(_full_args(name, args))
+    d.update({key: _jsonable(getattr(layer, key)) for key in sorted(_albumentations_arguments(type(layer)))})
     return d
-
-
-def _albu_value_to_layer(cls, key, value):
-    """A normalized Albumentations value -> the form the `lung_keras` constructor takes.
-
-    The layers take Albumentations' own argument forms (OpenCV flags included); ranges are passed as tuples.
-    """
-    if isinstance(value, list):
-        return tuple(_albu_value_to_layer(cls, key, v) for v in value)
-    if isinstance(value, dict):
-        return {k: _albu_value_to_layer(cls, key, v) for k, v in value.items()}
-    return value
 
 
 def _each_child(name, children, build):
@@ -446,22 +209,18 @@ def _each_child(name, children, build):
 
 
 def layer_from_dict(transform, seed=None):
-    """Build a `lung_keras.augment` layer from an Albumentations `to_dict()["transform"]` dict."""
-    if not isinstance(transform, dict) or "__class_fullname__" not in transform:
-        raise ValueError(
-            f"Expected an Albumentations transform dict with '__class_fullname__'. Received: transform={transform!r}"
-        )
-    name = _short_name(transform["__class_fullname__"])
-    if name not in SUPPORTED_TRANSFORMS:
-        raise _unsupported_transform(name)
-    args = {k: v for k, v in transform.items() if k != "__class_fullname__"}
+    """Build a `lung_keras.augment` layer from an Albumentations `to_dict()["transform"]` dict.
+
+    Raises:
+        ValueError: naming the transform, for an argument Albumentations would refuse or a value `lung_keras`
+            does not implement (the layer's own message, "... Received: name=value").
+    """
+    name = _transform_name(transform)
     cls = _layer_class(name)
-    params = _init_params(cls)
-    kwargs = {}
+    args = {k: v for k, v in transform.items() if k != "__class_fullname__"}
+    kwargs = {} if seed is None else {"seed": seed}
     if "p" in args:
         kwargs["p"] = _probability(name, args.pop("p"))
-    if "seed" in params and seed is not None:
-        kwargs["seed"] = seed
     if name in CONTAINERS:
         children = args.pop("transforms", [])
         if name == "Compose":
@@ -475,32 +234,13 @@ def layer_from_dict(transform, seed=None):
             raise ValueError(
                 f"{name}: unsupported arguments {sorted(args)}; supported: p, transforms. {_received(args)}"
             )
-        sub_seed = None if seed is None else seed
-        kwargs["transforms"] = _each_child(name, children, lambda t: layer_from_dict(t, seed=sub_seed))
+        kwargs["transforms"] = _each_child(name, children, lambda t: layer_from_dict(t, seed=seed))
         return cls(**kwargs)
-    normalized = _normalize_args(name, args)
-    defaults = _full_args(name, {})
-    unsupported = {}
-    for key, value in normalized.items():
-        if key in params:
-            kwargs[key] = _albu_value_to_layer(cls, key, value)
-        elif value != defaults[key] and not (name == "Affine" and key in ("translate_percent", "translate_px")):
-            unsupported[key] = f"only {defaults[key]!r} is supported"
-    if name == "Affine":
-        for key in ("translate_percent", "translate_px"):
-            if key not in params and normalized.get(key) not in (None, defaults[key]):
-                unsupported[key] = "not supported"
-    if unsupported:
-        supported = sorted(k for k in TRANSFORM_SPECS[name] if k in params)
-        raise ValueError(
-            f"{name}: unsupported argument values ({'; '.join(f'{k}: {why}' for k, why in unsupported.items())}). "
-            f"lung_keras implements these arguments of {name}: {['p', *supported]}; the other Albumentations "
-            f"arguments only at their defaults. {_received({k: transform[k] for k in unsupported})}"
-        )
+    kwargs.update(_canonical_args(name, cls, _jsonable(args)))
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{name}: lung_keras does not support these arguments: {e}") from e
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 def policy_to_dict(policy):
@@ -520,13 +260,9 @@ def policy_from_dict(data, seed=None):
 
 
 def _as_compose(layer, seed=None):
-    if type(layer).__name__ == "Compose":
+    if isinstance(layer, Compose):
         return layer
-    compose = _layer_class("Compose")
-    kwargs = {"transforms": [layer], "p": 1.0}
-    if seed is not None and "seed" in _init_params(compose):
-        kwargs["seed"] = seed
-    return compose(**kwargs)
+    return Compose(transforms=[layer], p=1.0, **({} if seed is None else {"seed": seed}))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,23 +3,46 @@
 import keras
 from keras import ops
 
+from lung_keras.augment import _validation as V
 from lung_keras.augment._base import PhotometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 FILL_MODES = ("random", "random_uniform")
+INPAINT_MODES = ("inpaint_telea", "inpaint_ns")
 
 
-def _check_range(value, name, integer=None):
-    try:
-        low, high = value
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a pair (min, max). Received: {name}={value!r}")
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (low, high)):
-        raise ValueError(f"`{name}` must hold numbers. Received: {name}={value!r}")
-    if low > high or low < 0:
-        raise ValueError(f"`{name}` must satisfy 0 <= min <= max. Received: {name}={value!r}")
-    if integer is True and not all(isinstance(v, int) for v in (low, high)):
-        raise ValueError(f"`{name}` must hold integers. Received: {name}={value!r}")
-    return (low, high)
+def _hole_range(integer=False, low=0):
+    """`(min, max)` kept as given (ints are pixels, floats fractions), `low <= min <= max`."""
+
+    def normalize(value, name):
+        try:
+            lo, hi = value
+        except (TypeError, ValueError):
+            raise ValueError(f"`{name}` must be a pair (min, max). Received: {name}={value!r}") from None
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (lo, hi)):
+            raise ValueError(f"`{name}` must hold numbers. Received: {name}={value!r}")
+        if integer and not all(isinstance(v, int) for v in (lo, hi)):
+            raise ValueError(f"`{name}` must hold integers. Received: {name}={value!r}")
+        if lo > hi or lo < low:
+            raise ValueError(f"`{name}` must satisfy {low} <= min <= max. Received: {name}={value!r}")
+        return (lo, hi)
+
+    return normalize
+
+
+def _fill(value, name):
+    """Albumentations' CoarseDropout `fill`: a number, a per-channel sequence, or a named fill mode."""
+    if isinstance(value, str):
+        return V.check_choice(value, name, FILL_MODES + INPAINT_MODES)
+    return V.check_fill(value, name)
+
+
+def _supported_fill(value, name):
+    if isinstance(value, tuple) or value in INPAINT_MODES:
+        raise ValueError(
+            f"`{name}` must be a number or one of {FILL_MODES} (inpainting is not supported, nor per-channel fills). "
+            f"Received: {name}={value!r}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -66,26 +89,17 @@ class CoarseDropout(PhotometricAugmentation):
     16
     """
 
+    arguments = {
+        "num_holes_range": V.Argument(_hole_range(integer=True, low=1)),
+        "hole_height_range": V.Argument(_hole_range()),
+        "hole_width_range": V.Argument(_hole_range()),
+        "fill": V.Argument(_fill, _supported_fill),
+        "fill_mask": V.Argument(V.check_fill, V.only(None, "would change the masks"), optional=True),
+    }
+
     def __init__(self, num_holes_range=(1, 2), hole_height_range=(0.1, 0.2), hole_width_range=(0.1, 0.2), fill=0,
                  fill_mask=None, p=0.5, seed=None, **kwargs):
-        super().__init__(p=p, seed=seed, **kwargs)
-        self.num_holes_range = _check_range(tuple(num_holes_range) if isinstance(num_holes_range, list)
-                                            else num_holes_range, "num_holes_range", integer=True)
-        if self.num_holes_range[0] < 1:
-            raise ValueError(f"`num_holes_range` must be >= 1. Received: num_holes_range={num_holes_range!r}")
-        self.hole_height_range = _check_range(tuple(hole_height_range), "hole_height_range")
-        self.hole_width_range = _check_range(tuple(hole_width_range), "hole_width_range")
-        if isinstance(fill, str):
-            if fill not in FILL_MODES:
-                raise ValueError(f"`fill` must be a number or one of {FILL_MODES} (inpainting is not supported). "
-                                 f"Received: fill={fill!r}")
-        elif isinstance(fill, bool) or not isinstance(fill, (int, float)):
-            raise ValueError(f"`fill` must be a number or one of {FILL_MODES}. Received: fill={fill!r}")
-        if fill_mask is not None:
-            raise ValueError("lung_keras' CoarseDropout changes images only: `fill_mask` must be None. "
-                             f"Received: fill_mask={fill_mask!r}")
-        self.fill = fill
-        self.fill_mask = None
+        super().__init__(**layer_arguments(locals()))
 
     def _sizes(self, info, limits, extent, seeds, shape):
         low, high = limits
@@ -143,14 +157,3 @@ class CoarseDropout(PhotometricAugmentation):
             value = ops.einsum("bhwk,bkc->bhwc", last, fill)
         apply = ops.reshape(ops.convert_to_tensor(transformation["apply"]), (-1, 1, 1, 1))
         return ops.where(ops.logical_and(covered, apply), ops.cast(value, x.dtype), x)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "num_holes_range": list(self.num_holes_range),
-            "hole_height_range": list(self.hole_height_range),
-            "hole_width_range": list(self.hole_width_range),
-            "fill": self.fill,
-            "fill_mask": self.fill_mask,
-        })
-        return config

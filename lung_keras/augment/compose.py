@@ -69,12 +69,16 @@ class Compose(ContainerAugmentation):
     ['images', 'segmentation_masks']
     """
 
+    # Keras-side settings: the bridge writes a Compose as Albumentations' `to_dict` does, without them.
+    arguments = {
+        "mask_interpolation": V.Argument(
+            V.interpolation, V.supported_interpolation, optional=True, albumentations=False
+        ),
+        "fuse": V.Argument(V.check_bool, albumentations=False),
+    }
+
     def __init__(self, transforms, p=1.0, seed=None, mask_interpolation=None, fuse=True, **kwargs):
-        super().__init__(transforms, p=p, seed=seed, **kwargs)
-        if mask_interpolation is not None:
-            mask_interpolation = V.check_interpolation(mask_interpolation, "mask_interpolation")
-        self.mask_interpolation = mask_interpolation
-        self.fuse = V.check_bool(fuse, "fuse")
+        super().__init__(transforms, p=p, seed=seed, mask_interpolation=mask_interpolation, fuse=fuse, **kwargs)
 
     def random_transformation(self, info, seeds=None, apply=None, gate=None):
         if seeds is None:
@@ -86,8 +90,3 @@ class Compose(ContainerAugmentation):
         child_seeds = self._child_seeds(seeds)
         steps = [child.random_transformation(info, child_seeds, gate=apply) for child in self.transforms]
         return {"apply": apply, "steps": steps}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"mask_interpolation": self.mask_interpolation, "fuse": self.fuse})
-        return config

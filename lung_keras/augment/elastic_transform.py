@@ -6,6 +6,7 @@ from keras import ops
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import GeometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -60,6 +61,16 @@ class ElasticTransform(GeometricAugmentation):
     (2, 32, 32, 1)
     """
 
+    arguments = {
+        **GeometricAugmentation.arguments,
+        "alpha": V.Argument(V.number(low=0.0)),
+        "sigma": V.Argument(V.number(low=1.0)),
+        "approximate": V.Argument(V.check_bool),
+        "same_dxdy": V.Argument(V.check_bool),
+        "noise_distribution": V.Argument(V.choice("gaussian", "uniform")),
+        "keypoint_remapping_method": V.Argument(V.choice("direct", "mask")),
+    }
+
     def __init__(
         self,
         alpha=1,
@@ -77,28 +88,7 @@ class ElasticTransform(GeometricAugmentation):
         seed=None,
         **kwargs,
     ):
-        super().__init__(
-            interpolation=interpolation,
-            border_mode=border_mode,
-            fill=fill,
-            fill_mask=fill_mask,
-            mask_interpolation=mask_interpolation,
-            p=p,
-            seed=seed,
-            **kwargs,
-        )
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 1:
-            raise ValueError(f"`sigma` must be a number >= 1. Received: sigma={sigma!r}")
-        self.alpha = float(alpha)
-        self.sigma = float(sigma)
-        self.approximate = V.check_bool(approximate, "approximate")
-        self.same_dxdy = V.check_bool(same_dxdy, "same_dxdy")
-        self.noise_distribution = V.check_choice(noise_distribution, "noise_distribution", ("gaussian", "uniform"))
-        self.keypoint_remapping_method = V.check_choice(
-            keypoint_remapping_method, "keypoint_remapping_method", ("direct", "mask")
-        )
+        super().__init__(**layer_arguments(locals()))
 
     def sample_parameters(self, info, seeds):
         fields = 1 if self.same_dxdy else 2
@@ -122,17 +112,3 @@ class ElasticTransform(GeometricAugmentation):
 
     def geometric_ops(self, transformation, height, width):
         return [("field", transformation["displacement"])]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "alpha": self.alpha,
-                "sigma": self.sigma,
-                "approximate": self.approximate,
-                "same_dxdy": self.same_dxdy,
-                "noise_distribution": self.noise_distribution,
-                "keypoint_remapping_method": self.keypoint_remapping_method,
-            }
-        )
-        return config

@@ -8,6 +8,7 @@ from keras import ops
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import PhotometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -60,6 +61,13 @@ class GaussNoise(PhotometricAugmentation):
 
     elementwise = True
 
+    arguments = {
+        "std_range": V.Argument(V.pair("fixed", sort=False, low=0.0, high=1.0, strict_pair=True)),
+        "mean_range": V.Argument(V.pair("fixed", sort=False, low=-1.0, high=1.0, strict_pair=True)),
+        "per_channel": V.Argument(V.check_bool),
+        "noise_scale_factor": V.Argument(V.number(low=0.0, high=1.0, low_open=True)),
+    }
+
     def __init__(
         self,
         std_range=(0.2, 0.44),
@@ -70,23 +78,7 @@ class GaussNoise(PhotometricAugmentation):
         seed=None,
         **kwargs,
     ):
-        super().__init__(p=p, seed=seed, **kwargs)
-        if not (isinstance(std_range, (list, tuple)) and len(std_range) == 2):
-            raise ValueError(f"`std_range` must be a pair (low, high). Received: std_range={std_range!r}")
-        if not (isinstance(mean_range, (list, tuple)) and len(mean_range) == 2):
-            raise ValueError(f"`mean_range` must be a pair (low, high). Received: mean_range={mean_range!r}")
-        self.std_range = V.check_bounds(V.as_pair(std_range, "std_range", "fixed", sort=False), "std_range", 0.0, 1.0)
-        self.mean_range = V.check_bounds(V.as_pair(mean_range, "mean_range", "fixed", sort=False), "mean_range", -1.0, 1.0)
-        self.per_channel = V.check_bool(per_channel, "per_channel")
-        if (
-            isinstance(noise_scale_factor, bool)
-            or not isinstance(noise_scale_factor, (int, float))
-            or not 0 < noise_scale_factor <= 1
-        ):
-            raise ValueError(
-                f"`noise_scale_factor` must be in (0, 1]. Received: noise_scale_factor={noise_scale_factor!r}"
-            )
-        self.noise_scale_factor = float(noise_scale_factor)
+        super().__init__(**layer_arguments(locals()))
 
     def sample_parameters(self, info, seeds):
         std = self._uniform(info, *self.std_range, seeds)
@@ -117,17 +109,6 @@ class GaussNoise(PhotometricAugmentation):
             noise = ops.cast(ops.cast(noise, "int32"), "float32")
         return F.clip_where(x + noise, apply, 0.0, max_value)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "std_range": list(self.std_range),
-                "mean_range": list(self.mean_range),
-                "per_channel": self.per_channel,
-                "noise_scale_factor": self.noise_scale_factor,
-            }
-        )
-        return config
 
 
 def standard_normal(shape, seed, std=None):

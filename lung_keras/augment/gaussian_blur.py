@@ -6,6 +6,7 @@ from keras import ops
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import PhotometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -53,19 +54,13 @@ class GaussianBlur(PhotometricAugmentation):
     elementwise = False
     rounding = "round"
 
+    arguments = {
+        "blur_limit": V.Argument(V.pair("zero", low=0, integer=True)),
+        "sigma_limit": V.Argument(V.pair("zero", low=0.0)),
+    }
+
     def __init__(self, blur_limit=0, sigma_limit=(0.5, 3.0), p=0.5, seed=None, **kwargs):
-        super().__init__(p=p, seed=seed, **kwargs)
-        if isinstance(blur_limit, (list, tuple)):
-            if len(blur_limit) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in blur_limit):
-                raise ValueError(f"`blur_limit` must be an int or a pair of ints. Received: blur_limit={blur_limit!r}")
-        elif isinstance(blur_limit, bool) or not isinstance(blur_limit, int):
-            raise ValueError(f"`blur_limit` must be an int or a pair of ints. Received: blur_limit={blur_limit!r}")
-        pair = V.as_pair(blur_limit, "blur_limit", "zero")
-        V.check_bounds(pair, "blur_limit", low=0, original=blur_limit)
-        self.blur_limit = (int(pair[0]), int(pair[1]))
-        self.sigma_limit = V.check_bounds(
-            V.as_pair(sigma_limit, "sigma_limit", "zero"), "sigma_limit", low=0.0, original=sigma_limit
-        )
+        super().__init__(**layer_arguments(locals()))
         self.max_kernel_size = max(
             F.gaussian_kernel_size(self.sigma_limit[1], 0),
             F.gaussian_kernel_size(self.sigma_limit[1], self.blur_limit[1]) if self.blur_limit[1] else 1,
@@ -86,8 +81,3 @@ class GaussianBlur(PhotometricAugmentation):
         y = F.separable_blur(x, ops.cast(transformation["kernel"], "float32"))
         y = F.quantize(y, dtype, self.rounding)
         return self._where_applied(transformation["apply"], y, x)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"blur_limit": list(self.blur_limit), "sigma_limit": list(self.sigma_limit)})
-        return config

@@ -6,6 +6,7 @@ from keras import ops
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import PhotometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -61,6 +62,13 @@ class RandomBrightnessContrast(PhotometricAugmentation):
 
     elementwise = True
 
+    arguments = {
+        "brightness_limit": V.Argument(V.pair("symmetric")),
+        "contrast_limit": V.Argument(V.pair("symmetric")),
+        "brightness_by_max": V.Argument(V.check_bool),
+        "ensure_safe_range": V.Argument(V.check_bool),
+    }
+
     def __init__(
         self,
         brightness_limit=(-0.2, 0.2),
@@ -71,11 +79,7 @@ class RandomBrightnessContrast(PhotometricAugmentation):
         seed=None,
         **kwargs,
     ):
-        super().__init__(p=p, seed=seed, **kwargs)
-        self.brightness_limit = V.as_pair(brightness_limit, "brightness_limit", "symmetric")
-        self.contrast_limit = V.as_pair(contrast_limit, "contrast_limit", "symmetric")
-        self.brightness_by_max = V.check_bool(brightness_by_max, "brightness_by_max")
-        self.ensure_safe_range = V.check_bool(ensure_safe_range, "ensure_safe_range")
+        super().__init__(**layer_arguments(locals()))
 
     def sample_parameters(self, info, seeds):
         alpha = 1.0 + self._uniform(info, *self.contrast_limit, seeds)
@@ -104,15 +108,3 @@ class RandomBrightnessContrast(PhotometricAugmentation):
         beta = ops.where(apply, beta, ops.zeros_like(beta))
         y = F.clip_where(x * F.per_sample(alpha) + F.per_sample(beta), apply, 0.0, max_value)
         return F.quantize(y, dtype, self.rounding, clip=False)  # floor of [0, max] stays inside
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "brightness_limit": list(self.brightness_limit),
-                "contrast_limit": list(self.contrast_limit),
-                "brightness_by_max": self.brightness_by_max,
-                "ensure_safe_range": self.ensure_safe_range,
-            }
-        )
-        return config

@@ -5,6 +5,7 @@ import keras
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import PhotometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -42,11 +43,10 @@ class RandomGamma(PhotometricAugmentation):
 
     elementwise = True
 
+    arguments = {"gamma_limit": V.Argument(V.pair("one", low=1.0))}
+
     def __init__(self, gamma_limit=(80, 120), p=0.5, seed=None, **kwargs):
-        super().__init__(p=p, seed=seed, **kwargs)
-        self.gamma_limit = V.check_bounds(
-            V.as_pair(gamma_limit, "gamma_limit", "one"), "gamma_limit", low=1.0, original=gamma_limit
-        )
+        super().__init__(**layer_arguments(locals()))
 
     def sample_parameters(self, info, seeds):
         return {"gamma": self._uniform(info, *self.gamma_limit, seeds) / 100.0}
@@ -56,8 +56,3 @@ class RandomGamma(PhotometricAugmentation):
         y = F.gamma(x, transformation["gamma"], max_value)
         y = F.quantize(y, dtype, self.rounding)
         return self._where_applied(transformation["apply"], y, x)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"gamma_limit": list(self.gamma_limit)})
-        return config

@@ -5,6 +5,7 @@ import keras
 from lung_keras.augment import functional as F
 from lung_keras.augment import _validation as V
 from lung_keras.augment._base import GeometricAugmentation
+from lung_keras.augment._base import layer_arguments
 
 
 @keras.saving.register_keras_serializable(package="lung_keras")
@@ -62,6 +63,13 @@ class Rotate(GeometricAugmentation):
     ((2, 64, 64, 1), 'uint8')
     """
 
+    arguments = {
+        **GeometricAugmentation.arguments,
+        "limit": V.Argument(V.pair("symmetric")),
+        "rotate_method": V.Argument(V.choice("largest_box", "ellipse")),
+        "crop_border": V.Argument(V.check_bool, V.only(False, "changes the output size")),
+    }
+
     def __init__(
         self,
         limit=(-90, 90),
@@ -76,24 +84,7 @@ class Rotate(GeometricAugmentation):
         seed=None,
         **kwargs,
     ):
-        super().__init__(
-            interpolation=interpolation,
-            border_mode=border_mode,
-            fill=fill,
-            fill_mask=fill_mask,
-            mask_interpolation=mask_interpolation,
-            p=p,
-            seed=seed,
-            **kwargs,
-        )
-        self.limit = V.as_pair(limit, "limit", "symmetric")
-        self.rotate_method = V.check_choice(rotate_method, "rotate_method", ("largest_box", "ellipse"))
-        if crop_border is not False:
-            raise ValueError(
-                "`crop_border=True` changes the output size and is not supported. "
-                f"Received: crop_border={crop_border!r}"
-            )
-        self.crop_border = False
+        super().__init__(**layer_arguments(locals()))
 
     def sample_parameters(self, info, seeds):
         return {"angle": self._uniform(info, self.limit[0], self.limit[1], seeds)}
@@ -104,14 +95,3 @@ class Rotate(GeometricAugmentation):
 
     def geometric_ops(self, transformation, height, width):
         return [("affine", transformation["matrix"])]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "limit": list(self.limit),
-                "rotate_method": self.rotate_method,
-                "crop_border": self.crop_border,
-            }
-        )
-        return config

@@ -9,7 +9,9 @@ def test_dict_arguments_round_trip():
     layer = Affine(scale={"x": (0.9, 1.1)}, translate_px={"y": (-3, 3)}, keep_ratio=False, balanced_scale=True)
     restored = Affine.from_config(layer.get_config())
     assert restored.get_config() == layer.get_config()
-    assert restored.scale == {"x": [0.9, 1.1]}
+    # stored as Albumentations' `to_dict` holds it: both axes, the missing one at its default
+    assert restored.scale == {"x": (0.9, 1.1), "y": (1.0, 1.0)}
+    assert layer.get_config()["translate_px"] == {"x": [0, 0], "y": [-3, 3]}
 
 
 def _inject(layer, x, **params):

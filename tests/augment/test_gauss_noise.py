@@ -84,7 +84,7 @@ def test_noise_statistics():
         ({"std_range": (0.2, 1.5)}, r"Received: std_range=\(0.2, 1.5\)"),
         ({"std_range": 0.2}, "Received: std_range=0.2"),
         ({"std_range": (0.4, 0.2)}, r"must satisfy low <= high. Received: std_range=\(0.4, 0.2\)"),
-        ({"mean_range": (-2, 0)}, r"Received: mean_range=\(-2.0, 0.0\)"),
+        ({"mean_range": (-2, 0)}, r"Received: mean_range=\(-2, 0\)"),
         ({"noise_scale_factor": 0}, "Received: noise_scale_factor=0"),
     ],
 )
