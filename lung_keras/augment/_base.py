@@ -359,18 +359,18 @@ class BaseAugmentation(keras.layers.Layer):
 
     def transform_images(self, images, transformation, training=True):
         """Apply `transformation` to images (rank 3 or 4, same dtype returned); identity unless `training`."""
-        if transformation is None or not training:
-            return images
-        images, unbatched = batched_images(images)
-        out = self._transform_images(images, transformation)
-        return out[0] if unbatched else out
+        return self._apply_batched(self._transform_images, images, transformation, training)
 
     def transform_segmentation_masks(self, masks, transformation, training=True):
         """Apply `transformation` to masks (rank 3 or 4, dtype kept); identity unless `training`."""
+        return self._apply_batched(self._transform_masks, masks, transformation, training)
+
+    @staticmethod
+    def _apply_batched(transform, x, transformation, training):
         if transformation is None or not training:
-            return masks
-        masks, unbatched = batched_images(masks)
-        out = self._transform_masks(masks, transformation)
+            return x
+        x, unbatched = batched_images(x)
+        out = transform(x, transformation)
         return out[0] if unbatched else out
 
     def _transform_pair(self, images, masks, transformation):

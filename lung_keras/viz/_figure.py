@@ -26,3 +26,24 @@ def save_figure(fig, path, dpi=None):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi if dpi is not None else "figure", bbox_inches="tight")
     return path
+
+
+def finish_figure(fig, path=None, title=None):
+    """The common end of every figure here: the title over all panels, a tight layout, saved when `path` is
+    given. Returns `fig`."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def finish_epoch_axes(ax, metric_label, legend_size="small"):
+    """Title, epoch x-axis with integer ticks, light grid and legend of one per-epoch curve panel."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(metric_label)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=legend_size)

@@ -12,8 +12,8 @@ import numpy as np
 from lung_keras.viz._arrays import as_binary_mask
 from lung_keras.viz._arrays import as_display_image
 from lung_keras.viz._arrays import to_numpy
+from lung_keras.viz._figure import finish_figure
 from lung_keras.viz._figure import new_figure
-from lung_keras.viz._figure import save_figure
 from lung_keras.viz.overlay import overlay_contours
 
 
@@ -104,11 +104,7 @@ def dice_change_figure(
         row[3].set_title(f"{labels[1]}  Dice {db:.3f}", fontsize="small")
         for ax in row:
             ax.set_axis_off()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return fig
+    return finish_figure(fig, path, title)
 
 
 def dice_change_figures(out, entries, predictions, arms, dashboard_arm, slug, k=3):

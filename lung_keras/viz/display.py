@@ -8,8 +8,8 @@ from lung_keras.viz._arrays import as_binary_mask
 from lung_keras.viz._arrays import as_display_image
 from lung_keras.viz._arrays import dice_np
 from lung_keras.viz._arrays import to_numpy
+from lung_keras.viz._figure import finish_figure
 from lung_keras.viz._figure import new_figure
-from lung_keras.viz._figure import save_figure
 from lung_keras.viz.overlay import overlay_contours
 
 DEFAULT_TITLES = ("Input Image", "True Mask", "Predicted Mask")
@@ -85,11 +85,7 @@ def display(
         if len(masks) >= 2:
             title += f" (Dice {dice_np(masks[0], masks[1]):.3f})"
         axes[-1].set_title(title)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return fig
+    return finish_figure(fig, path, suptitle)
 
 
 def _take(data, num):

@@ -7,8 +7,8 @@ from lung_keras.viz._arrays import as_binary_mask
 from lung_keras.viz._arrays import as_display_image
 from lung_keras.viz._arrays import dice_np
 from lung_keras.viz._arrays import to_numpy
+from lung_keras.viz._figure import finish_figure
 from lung_keras.viz._figure import new_figure
-from lung_keras.viz._figure import save_figure
 from lung_keras.viz.overlay import overlay_contours
 
 COLUMNS = ("image", "true mask", "prediction", "overlay")
@@ -81,11 +81,7 @@ def segmentation_grid(
         row[3].set_title(f"{ids[r]}  Dice {dice[r]:.3f}", fontsize="small")
         for ax in row:
             ax.set_axis_off()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return fig
+    return finish_figure(fig, path, title)
 
 
 def grid_to_array(fig):

@@ -6,10 +6,10 @@ import os
 import warnings
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
+from lung_keras.viz._figure import finish_epoch_axes
+from lung_keras.viz._figure import finish_figure
 from lung_keras.viz._figure import new_figure
-from lung_keras.viz._figure import save_figure
 
 _METRIC_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "dice": "Dice"}
 
@@ -162,16 +162,8 @@ def plot_history(
                        label=f"best epoch {x_best:.0f} ({monitor} {hist[monitor][best_i]:.3f})")
             if f"val_{key}" == monitor:
                 ax.plot([x_best], [hist[monitor][best_i]], color="C1", **BEST_MARKER)
-        ax.set_title(_label(metric))
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return fig
+        finish_epoch_axes(ax, _label(metric), "small")
+    return finish_figure(fig, path, title)
 
 
 def _stack(curves):
@@ -277,14 +269,6 @@ def plot_histories(
                         else:
                             lo, hi = np.nanmin(y, axis=0), np.nanmax(y, axis=0)
                     ax.fill_between(x, lo, hi, color=color, alpha=0.15 if split == "val" else 0.08, linewidth=0)
-        ax.set_title(_label(metric))
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return fig
+        finish_epoch_axes(ax, _label(metric), "x-small")
+    return finish_figure(fig, path, title)
 
