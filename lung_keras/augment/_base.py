@@ -22,11 +22,13 @@ through `tf.py_function`, as Keras' own preprocessing layers also work there.
 Seeds: a layer owns a `keras.random.SeedGenerator(seed)`; two layers built with
 the same integer `seed` produce the same draws. `get_random_transformation`
 also takes an explicit `seed` (int or `SeedGenerator`).
+
+Input checks and batching live in `_inputs`, seed streams in `_seeds`; this
+module holds the layer classes.
 """
 
 import functools
 import inspect
-import sys
 
 import keras
 from keras import ops
@@ -34,194 +36,15 @@ from keras import ops
 from lung_keras.augment import _execution as X
 from lung_keras.augment import _validation as V
 from lung_keras.augment import functional as F
-
-
-class SeedStream:
-    """Hands out seeds for successive random draws of one transformation.
-
-    Wraps a `keras.random.SeedGenerator` (each draw advances it) or a Python
-    int (each draw gets a distinct derived int, so draws stay independent).
-    """
-
-    def __init__(self, seed, drives_children=True):
-        self.seed = seed
-        self.count = 0
-        # Containers hand this stream to their children only when it comes
-        # from an explicit seed; otherwise children use their own generators.
-        self.drives_children = drives_children
-
-    def next(self):
-        if isinstance(self.seed, keras.random.SeedGenerator):
-            replica = _replica_id()
-            if replica is None:
-                return self.seed
-            # Under a tf.distribute strategy every replica runs the same step with the same (mirrored) seed state:
-            # without this, replica k would give its i-th sample the very transform replica 0 gives its i-th.
-            return _ReplicaSeed(self.seed, replica)
-        self.count += 1
-        return (int(self.seed) * 1_000_003 + self.count * 7_919 + 17) % (2**31 - 1)
-
-
-def _replica_id():
-    """This replica's id in its sync group when several replicas run the step (TensorFlow distribution), else None.
-
-    (JAX `keras.distribution` runs one program over the global batch: its draws are already per sample.)
-    """
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync <= 1:
-        return None
-    return context.replica_id_in_sync_group
-
-
-class _ReplicaSeed(keras.random.SeedGenerator):
-    """The next seed of `generator` with the replica id added (keras.random takes only ints and SeedGenerators).
-
-    It owns no state (the base `__init__`, which creates a variable, is not run); `next` advances `generator`.
-    """
-
-    def __init__(self, generator, replica):  # noqa: D107 (no super().__init__: no second state variable)
-        self.generator, self.replica = generator, replica
-
-    def next(self, ordered=True):
-        seed = self.generator.next(ordered)
-        return ops.add(seed, ops.cast(ops.stack([self.replica, 0]), seed.dtype))
-
-
-def data_info(images):
-    """Static/dynamic facts about a batched `(B, H, W, C)` image tensor."""
-    shape = ops.shape(images)
-    return {
-        "batch": shape[0],
-        "height": shape[1],
-        "width": shape[2],
-        "channels": images.shape[-1] if images.shape[-1] is not None else shape[3],
-        "dtype": images.dtype,
-        "max_value": F.max_value_for_dtype(images.dtype),
-        "images": images,
-    }
-
-
-def _rank(x):
-    return len(x.shape)
-
-
-def _same_spatial(a, b):
-    for da, db in zip(a.shape[1:3], b.shape[1:3]):
-        if da is not None and db is not None and da != db:
-            return False
-    return True
-
-
-#: dict keys a layer reads: "images" and "segmentation_masks" are transformed, "labels" pass through.
-SUPPORTED_KEYS = ("images", "segmentation_masks", "labels")
-
-
-def _images_of(data):
-    if isinstance(data, dict):
-        if "images" not in data:
-            raise ValueError(
-                'Dict inputs must contain an "images" entry (and optionally '
-                f'"segmentation_masks"). Received: keys={sorted(data)}'
-            )
-        return data["images"]
-    return data
-
-
-def check_keys(data):
-    """Refuse dict entries a layer cannot transform (e.g. `bounding_boxes`) instead of passing them through."""
-    if not isinstance(data, dict):
-        return
-    for key in data:
-        if key not in SUPPORTED_KEYS:
-            raise ValueError(
-                f"Unsupported dict entry {key!r}: lung_keras.augment layers transform 'images' and "
-                f"'segmentation_masks' and pass 'labels' through. Received: key={key!r}"
-            )
-
-
-def _static_rank(x):
-    try:
-        return len(x.shape)
-    except (TypeError, ValueError):  # a tensor of unknown rank (e.g. inside tf.data)
-        return None
-
-
-def check_inputs(data):
-    """Validate the rank and dtype of the images (and masks) of a layer's input, with a clear `ValueError`.
-
-    Images: rank 3 `(H, W, C)` or 4 `(B, H, W, C)`, dtype uint8, uint16 or float. Masks: the images' rank or one
-    less, dtype bool, integer or float. Run on every call, at inference too, so a wrong input never passes
-    through unnoticed. Unknown ranks (symbolic tensors of unknown shape) are not checked.
-    """
-    check_keys(data)
-    images = _images_of(data)
-    rank = _static_rank(images) if hasattr(images, "shape") else None
-    if rank is not None and rank not in (3, 4):
-        raise ValueError(
-            "Images must be rank 3 (H, W, C) or rank 4 (B, H, W, C), channels last. "
-            f"Received: shape={tuple(images.shape)}"
-        )
-    if hasattr(images, "dtype"):
-        F.max_value_for_dtype(images.dtype)
-    masks = data.get("segmentation_masks") if isinstance(data, dict) else None
-    if masks is None or not hasattr(masks, "dtype"):
-        return
-    mask_rank = _static_rank(masks)
-    if rank is not None and mask_rank is not None and mask_rank not in (rank, rank - 1):
-        raise ValueError(
-            "segmentation_masks must have the rank of the images, or one less (no channel axis). "
-            f"Received: segmentation_masks.shape={tuple(masks.shape)}, images.shape={tuple(images.shape)}"
-        )
-    name = F.dtype_name(masks.dtype)
-    if not ("int" in name or "float" in name or name == "bool"):
-        raise ValueError(f"segmentation_masks must be bool, integer or floating point. Received: dtype={name}")
-
-
-def _in_foreign_tf_graph(data):
-    """Whether `data` are symbolic TensorFlow tensors (e.g. inside `tf.data.Dataset.map`) on another backend."""
-    if keras.backend.backend() == "tensorflow" or "tensorflow" not in sys.modules:
-        return False
-    import tensorflow as tf
-
-    leaves = keras.tree.flatten(data)
-    return bool(leaves) and isinstance(leaves[0], tf.Tensor) and not tf.executing_eagerly()
-
-
-def _call_through_py_function(layer, data, args, kwargs):
-    """Run `layer(data, *args, **kwargs)` eagerly on this backend from a TensorFlow graph (`tf.py_function`).
-
-    Keras' own preprocessing layers switch to TensorFlow ops inside `tf.data`; ours are written in
-    `keras.ops` of the configured backend, so the graph calls back into Python with the values.
-    Every output keeps the shape and dtype of its input.
-    """
-    import tensorflow as tf
-
-    leaves = keras.tree.flatten(data)
-
-    def run(*values):
-        out = layer(keras.tree.pack_sequence_as(data, [v.numpy() for v in values]), *args, **kwargs)
-        return [ops.convert_to_numpy(v) for v in keras.tree.flatten(out)]
-
-    outputs = tf.py_function(run, leaves, Tout=[leaf.dtype for leaf in leaves])
-    for out, leaf in zip(outputs, leaves):
-        out.set_shape(leaf.shape)
-    return keras.tree.pack_sequence_as(data, outputs)
-
-
-def batched_images(images):
-    images = ops.convert_to_tensor(images) if not hasattr(images, "shape") else images
-    rank = _rank(images)
-    if rank == 3:
-        return ops.expand_dims(images, 0), True
-    if rank == 4:
-        return images, False
-    raise ValueError(
-        f"Images must be rank 3 (H, W, C) or rank 4 (B, H, W, C), channels last. Received: shape={tuple(images.shape)}"
-    )
+from lung_keras.augment._inputs import batched_images
+from lung_keras.augment._inputs import call_through_py_function
+from lung_keras.augment._inputs import check_inputs
+from lung_keras.augment._inputs import data_info
+from lung_keras.augment._inputs import images_of
+from lung_keras.augment._inputs import in_foreign_tf_graph
+from lung_keras.augment._inputs import same_spatial
+from lung_keras.augment._inputs import tensor_rank
+from lung_keras.augment._seeds import SeedStream
 
 
 def layer_arguments(local_vars):
@@ -299,7 +122,7 @@ class BaseAugmentation(keras.layers.Layer):
         """
         if not training:
             return None
-        images, _ = batched_images(_images_of(data))
+        images, _ = batched_images(images_of(data))
         return self.random_transformation(data_info(images), self._seed_stream(seed))
 
     def _seed_stream(self, seed):
@@ -387,8 +210,8 @@ class BaseAugmentation(keras.layers.Layer):
     # ---------------------------------------------------------------------- call
 
     def __call__(self, data, *args, **kwargs):
-        if _in_foreign_tf_graph(data):
-            return _call_through_py_function(self, data, args, kwargs)
+        if in_foreign_tf_graph(data):
+            return call_through_py_function(self, data, args, kwargs)
         return super().__call__(data, *args, **kwargs)
 
     def call(self, data, training=True):
@@ -401,17 +224,17 @@ class BaseAugmentation(keras.layers.Layer):
 
     def _augment(self, data):
         is_dict = isinstance(data, dict)
-        images = _images_of(data)
+        images = images_of(data)
         images, unbatched = batched_images(images)
         masks = data.get("segmentation_masks") if is_dict else None
         mask_squeeze = False
         if masks is not None:
-            if _rank(masks) == (2 if unbatched else 3):
+            if tensor_rank(masks) == (2 if unbatched else 3):
                 masks = ops.expand_dims(masks, -1)
                 mask_squeeze = True
             if unbatched:
                 masks = ops.expand_dims(masks, 0)
-            if _rank(masks) != 4 or not _same_spatial(masks, images):
+            if tensor_rank(masks) != 4 or not same_spatial(masks, images):
                 raise ValueError(
                     "segmentation_masks must have the rank of the images, or one less (no channel "
                     f"axis). Received: segmentation_masks.shape={tuple(masks.shape)}"
