@@ -15,6 +15,9 @@ it again to load it" by one pass:
 An `ArrayStore` feeds training as numpy arrays (`arrays`), a `tf.data` pipeline (`tf_dataset`, TensorFlow) or a
 `keras.utils.PyDataset` (`py_dataset`, every backend). Disk stores read rows with positioned reads (`os.pread`),
 not a memory map, so a large cache never shows up as resident memory of the training process.
+
+One module, a little over 500 lines: decoding, checking, the cache file format and the feeds share the cache
+key and the row layout, and splitting them would spread that format over several files.
 """
 
 import concurrent.futures

@@ -44,6 +44,9 @@ share its images and masks (format version 2, `lung_keras_tb.metadata`)::
 writes the images and masks once per test set (`write_shared_source`, keyed by
 tag, ids and pixels) and the run's predictions (`SegmentationWriter.write_predictions`,
 16 grey levels) and Dice into its own folder. Serve a logdir holding both.
+
+One module, a little over 500 lines, with its own event writer: the plugin installs and runs without
+`lung_keras` (which has the other writer, `lung_keras.callbacks.events`), so it cannot import it.
 """
 
 import hashlib
