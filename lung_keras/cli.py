@@ -4,6 +4,9 @@ Conventions shared by every command: `--quiet` (no progress, only results and er
 (also TensorFlow's start-up log lines, hidden otherwise); progress bars only when stdout is a terminal
 (one plain line per epoch otherwise, no ANSI codes); `--json` on `evaluate`, `data check` and `compare`
 prints a machine-readable summary on stdout (progress goes to stderr); `--help` shows every default.
+
+One module, a little over 500 lines: each command's parser beside the few lines that read its options and
+call the library, so an option and its use stay together; the work itself lives in the library modules.
 """
 
 import argparse
