@@ -333,7 +333,8 @@ class GeometricAugmentation(BaseAugmentation):
     Subclasses implement `geometric_ops(transformation, height, width)`
     returning a list of `("affine", (B, 3, 3) output->input matrix)` /
     `("field", (B, H, W, 2) displacement)` pairs that are already identity for
-    samples whose `"apply"` is False.
+    samples whose `"apply"` is False. Subclasses extend `arguments` and list
+    these resampling arguments, with their defaults, in their own `__init__`.
     """
 
     geometric = True
@@ -347,19 +348,6 @@ class GeometricAugmentation(BaseAugmentation):
         "fill": V.Argument(V.check_fill),
         "fill_mask": V.Argument(V.check_fill),
     }
-
-    def __init__(
-        self,
-        interpolation=1,
-        border_mode=0,
-        fill=0,
-        fill_mask=0,
-        mask_interpolation=0,
-        p=0.5,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(**layer_arguments(locals()))
 
     def resample_key(self):
         """Resampling settings; consecutive steps with equal keys fuse in Compose."""
@@ -390,9 +378,6 @@ class FlipAugmentation(GeometricAugmentation):
     pixel_permutation = True
     #: a flip takes none of the resampling arguments: it moves whole pixels, in the input's own dtype
     arguments = {}
-
-    def __init__(self, p=0.5, seed=None, **kwargs):
-        BaseAugmentation.__init__(self, p=p, seed=seed, **kwargs)
 
     def resample_key(self):
         return None
