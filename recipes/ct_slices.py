@@ -2,7 +2,7 @@
 CIP volume, volume Dice per arm beside the threshold baseline (wiring only: see `lung_keras.ct_compare`).
 
 Example (the measured run in the README):
-    .venv/bin/python recipes/ct_slices.py --out runs/ct_slices --seeds 2 --epochs 30
+    .venv/bin/python recipes/ct_slices.py --out runs/ct_slices --seeds 3 --epochs 20 --repeats 4
 """
 
 import argparse
