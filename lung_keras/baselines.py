@@ -4,6 +4,8 @@
 around the patient, the two largest 3-D regions, holes filled slice by slice. It needs no training data, so
 every CT report can show it beside the network. Measured on the shared cases (tests/test_baselines.py):
 volume Dice 0.971 against the ACRIN hand-drawn contours and 0.972 against the CIP automatic labels.
+`split_sides` labels any lung mask left/right by patient geometry (for Dice per lung), and
+`largest_components` applies the rule's step 3 to any mask (a network's volume).
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Volumes back: CT lung masks scored per patient and per lung, tables written, masks out as NIfTI.
+"""Volumes back: CT lung masks scored per patient and per lung, tables written, masks out as NIfTI or RTSTRUCT.
 
 The code behind `lung-keras evaluate --method threshold` and the volume scores of `recipes/ct_slices.py`:
 
