@@ -31,10 +31,14 @@ demo: venv
 	  $(foreach d,$(EXTRA_TEST),--extra-test $(d))
 
 # Augmentation tests run under JAX too (library code must not need TensorFlow); then the whole suite on TF.
+# Two pytest-xdist workers, one test file per unit of work (tests/conftest.py): most long tests wait on fresh
+# processes starting, browsers and TensorBoard, so two at once fill the 2-core CI machine. PYTEST_XDIST= runs
+# everything in one process.
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 test: venv
-	LUNG_KERAS_DATA=$(DATA) KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:cacheprovider tests/augment tests/parity tests/preprocessing; \
+	LUNG_KERAS_DATA=$(DATA) KERAS_BACKEND=jax $(PY) -m pytest -q -rs -p no:cacheprovider $(PYTEST_XDIST) tests/augment tests/parity tests/preprocessing; \
 	  rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
-	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	LUNG_KERAS_DATA=$(DATA) $(PY) -m pytest -q -rs $(PYTEST_XDIST) --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 clean:
 	rm -rf $(VENV) runs

@@ -19,6 +19,47 @@ def _montgomery_path():
     return None
 
 
+# Under pytest-xdist (`make test` runs `-n 2 --dist loadfile --no-loadscope-reorder`) each test file is one unit
+# of work, so a module-scoped fixture (a trained run) is built once; files sharing a session fixture that trains
+# are one unit, so it is built once too (each worker process has its own session).
+SHARED_SESSION_FIXTURES = {
+    "tests/test_compare.py": "tiny_compare",
+    "tests/e2e/test_arm_dashboard_browser.py": "tiny_compare",
+    "tests/tensorboard_plugins/test_plugin.py": "segmentation_logs",
+    "tests/e2e/test_dashboard_browser.py": "segmentation_logs",
+}
+# The longest units first (serial wall time on the 2-core machine, 2026-12-01), so that neither worker is left
+# with a long file at the end while the other idles; everything else follows in collection order.
+LONGEST_FIRST = ["tiny_compare", "tests/e2e/test_saved_models.py", "tests/e2e/test_resume.py",
+                 "tests/test_distribute.py", "tests/test_cli.py", "segmentation_logs", "tests/test_bad_inputs.py",
+                 "tests/test_train.py", "tests/test_ct_recipe.py"]
+
+
+def _unit(nodeid):
+    path = nodeid.split("::", 1)[0]
+    return SHARED_SESSION_FIXTURES.get(path, path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with the files of SHARED_SESSION_FIXTURES merged into one unit each."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LoadUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _unit(nodeid)
+
+    return LoadUnitScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller hands out units in this order
+        rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(rank)))  # stable: files keep their order
+
+
 @pytest.fixture(scope="session")
 def montgomery_dir():
     """The real Montgomery chest X-ray set (128x128), read in place, never copied into the repo."""
@@ -69,3 +110,41 @@ def make_pair_dataset(tmp_path):
         return root
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def tiny_compare(montgomery_dir, tmp_path_factory):
+    """(out folder, results) of one tiny real comparison, shared by every test that reads a compare run's output
+    (tests/test_compare.py: report and metrics.json; tests/e2e/test_arm_dashboard_browser.py: dashboard logs and
+    the Arms view). Healthy-only, 2 arms x 2 seeds x train sizes 6 and all, 1 epoch at 32x32, and two extra test
+    sets standing in for other hospitals: hospital_b in the NLM layout (CXR_png/ + ManualMask/, 4 images at 40x48)
+    and hospital_c in the folder layout (images/ + masks/<stem>_mask.png, 3 images at 72x60)."""
+    from PIL import Image
+
+    from lung_keras import data
+    from lung_keras.compare import CompareConfig
+    from lung_keras.compare import run_comparison
+
+    out = tmp_path_factory.mktemp("compare")
+    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
+    extra = tmp_path_factory.mktemp("extra") / "hospital_b"
+    for sample in ds.samples[-4:]:
+        name = f"{sample.id}.png"
+        for sub, src, resample in (("CXR_png", sample.image_path, Image.BILINEAR),
+                                   ("ManualMask/leftMask", sample.mask_paths[0], Image.NEAREST),
+                                   ("ManualMask/rightMask", sample.mask_paths[0], Image.NEAREST)):
+            (extra / sub).mkdir(parents=True, exist_ok=True)
+            img = Image.open(src).resize((40, 48), resample)
+            if sub.endswith("rightMask"):
+                img = Image.new("L", img.size)  # left + right merged gives the original mask
+            img.save(extra / sub / name)
+    folder = tmp_path_factory.mktemp("extra") / "hospital_c"
+    for sample in ds.samples[:3]:
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / "masks").mkdir(parents=True, exist_ok=True)
+        Image.open(sample.image_path).resize((72, 60), Image.BILINEAR).save(folder / "images" / f"{sample.id}.png")
+        Image.open(sample.mask_paths[0]).resize((72, 60), Image.NEAREST).save(folder / "masks" / f"{sample.id}_mask.png")
+    config = CompareConfig(out=str(out), seeds=2, epochs=1, image_size=32, base_filters=4, depth=2, subset=30,
+                           train_sizes=("6", "all"), healthy_only=True, flip_ablation=False,
+                           extra_test=(str(extra), str(folder)), verbose=0)
+    return out, run_comparison(config, dataset=ds)

@@ -1,4 +1,5 @@
-"""A tiny real comparison run: report, metrics.json and their agreement."""
+"""A tiny real comparison run (`tiny_compare`, shared with the Arms view tests: tests/conftest.py): report,
+metrics.json and their agreement; a leave-one-out ablation run of its own."""
 
 import json
 import re
@@ -12,37 +13,6 @@ from lung_keras import data
 from lung_keras.compare import CompareConfig
 from lung_keras.compare import run_comparison
 from lung_keras.report import read_results
-
-
-@pytest.fixture(scope="module")
-def tiny_compare(montgomery_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("compare")
-    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
-    # An extra test set in the other (NLM) layout at another size, standing in for another hospital's data.
-    from PIL import Image
-
-    extra = tmp_path_factory.mktemp("extra") / "hospital_b"
-    for sample in ds.samples[-4:]:
-        name = f"{sample.id}.png"
-        for sub, src, resample in (("CXR_png", sample.image_path, Image.BILINEAR),
-                                   ("ManualMask/leftMask", sample.mask_paths[0], Image.NEAREST),
-                                   ("ManualMask/rightMask", sample.mask_paths[0], Image.NEAREST)):
-            (extra / sub).mkdir(parents=True, exist_ok=True)
-            img = Image.open(src).resize((40, 48), resample)
-            if sub.endswith("rightMask"):
-                img = Image.new("L", img.size)  # left + right merged gives the original mask
-            img.save(extra / sub / name)
-    # And one in the folder layout (images/ + masks/<stem>_mask.png) at yet another size.
-    folder = tmp_path_factory.mktemp("extra") / "hospital_c"
-    for sample in ds.samples[:3]:
-        (folder / "images").mkdir(parents=True, exist_ok=True)
-        (folder / "masks").mkdir(parents=True, exist_ok=True)
-        Image.open(sample.image_path).resize((72, 60), Image.BILINEAR).save(folder / "images" / f"{sample.id}.png")
-        Image.open(sample.mask_paths[0]).resize((72, 60), Image.NEAREST).save(folder / "masks" / f"{sample.id}_mask.png")
-    config = CompareConfig(out=str(out), seeds=2, epochs=1, image_size=32, base_filters=4, depth=2, subset=30,
-                           train_sizes=("6", "all"), healthy_only=True, flip_ablation=False,
-                           extra_test=(str(extra), str(folder)), verbose=0)
-    return out, run_comparison(config, dataset=ds)
 
 
 @pytest.mark.slow

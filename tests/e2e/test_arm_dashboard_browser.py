@@ -1,10 +1,10 @@
 """The Segmentation tab's Arms view after a tiny real `compare` run: every test image of two arms, A/B.
 
-A real comparison (2 arms x 2 seeds, 1 epoch at 32x32, healthy-only, one extra test folder) logs every
-test set's predictions; TensorBoard (127.0.0.1, free port, stopped by PID) serves its output folder and
-headless Chromium (selenium) opens the view from a link in the report's format. Needs the Debian packages
-`chromium` and `chromium-driver` and the `selenium` package; the browser tests are skipped without them.
-Screenshots go to artifacts/ (gitignored).
+A real comparison (2 arms x 2 seeds x train sizes 6 and all, 1 epoch at 32x32, healthy-only, two extra test
+folders; the session's `tiny_compare`, shared with tests/test_compare.py) logs every test set's predictions;
+TensorBoard (127.0.0.1, free port, stopped by PID) serves its output folder and headless Chromium (selenium)
+opens the view from a link in the report's format. Needs the Debian packages `chromium` and `chromium-driver`
+and the `selenium` package; the browser tests are skipped without them. Screenshots go to artifacts/ (gitignored).
 """
 
 import pathlib
@@ -28,29 +28,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 COND = "train=all healthy-only"
 ARM_A = "train=all-healthy-only/baseline/logs/test"  # relative to <out>/runs, as the report writes them
 ARM_B = "train=all-healthy-only/augmented/logs/test"
-SETS = {"test (abnormal)": "test/abnormal", "test (normal)": "test/normal", "extra: hospital_b": "extra/hospital_b"}
+SETS = {"test (abnormal)": "test/abnormal", "test (normal)": "test/normal", "extra: hospital_b": "extra/hospital_b",
+        "extra: hospital_c": "extra/hospital_c"}
 
 
 @pytest.fixture(scope="module")
-def compare_run(montgomery_dir, tmp_path_factory):
-    """(out folder, results) of a tiny real comparison with an extra test folder (another size)."""
-    from PIL import Image
-
-    from lung_keras import data
-    from lung_keras.compare import CompareConfig
-    from lung_keras.compare import run_comparison
-
-    ds = data.load_dataset(montgomery_dir, pixel_checks=False)
-    folder = tmp_path_factory.mktemp("extra") / "hospital_b"
-    for sample in ds.samples[-5:]:
-        for sub, src, resample in (("images", sample.image_path, Image.BILINEAR),
-                                   ("masks", sample.mask_paths[0], Image.NEAREST)):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-            Image.open(src).resize((40, 48), resample).save(folder / sub / f"{sample.id}.png")
-    out = tmp_path_factory.mktemp("arm_compare") / "out"
-    config = CompareConfig(out=str(out), seeds=2, epochs=1, image_size=32, base_filters=4, depth=2, subset=24,
-                           healthy_only=True, flip_ablation=False, extra_test=(str(folder),), verbose=0)
-    return out, run_comparison(config, dataset=ds)
+def compare_run(tiny_compare):
+    """(out folder, results) of the session's tiny real comparison (tests/conftest.py), whose extra test folders
+    are at other sizes than the training images."""
+    return tiny_compare
 
 
 def _condition(results, set_name):
@@ -79,9 +65,10 @@ def test_every_test_set_is_logged_once_per_run_with_images_shared(compare_run):
         assert {step for _, step, _ in values} == {0}  # the last (only) epoch
         assert {layout for _, _, layout in values} == {metadata.LAYOUT_PREDICTIONS}
     shared = sorted(p.name.rsplit("-", 1)[0] for p in (out / "runs" / "_test_images").iterdir())
-    assert shared == ["extra-hospital_b", "test-abnormal", "test-normal"]  # images once per set, not per run
+    assert shared == ["extra-hospital_b", "extra-hospital_c", "test-abnormal", "test-normal"]  # once per set, not per run
     captions = [c for c in results["figures"] if c.startswith("largest Dice changes")]
-    assert len(captions) == 3 and all("#lung_segmentation&seg_view=arms" in c for c in captions)
+    assert len(captions) == 2 * len(SETS)  # one per train size and test set
+    assert all("#lung_segmentation&seg_view=arms" in c for c in captions)
 
 
 # ---------------------------------------------------------------- browser
@@ -107,7 +94,7 @@ def tensorboard(compare_run, tmp_path_factory):
                 pytest.fail(f"tensorboard exited with {proc.returncode}:\n{log.read()[-3000:]}")
             try:
                 body = _fetch_json(url + f"/data/plugin/{metadata.PLUGIN_NAME}/arms")
-                members = sum(len(a["members"]) for a in body["arms"] if a["arm"].endswith("/logs/test"))
+                members = sum(len(a["members"]) for a in body["arms"] if a["arm"].endswith(("/" + ARM_A, "/" + ARM_B)))
                 if set(SETS.values()) <= set(body["tags"]) and members == 4:
                     break
             except OSError:
@@ -270,6 +257,8 @@ def test_view_state_lives_in_the_url_and_reopens(tensorboard, browser):  # noqa:
     Select(_wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#arm-tag option[value="test/normal"]') and
                  d.find_element(By.ID, "arm-tag"), "test sets never listed")).select_by_value("test/normal")
     rows = _rows(browser, len(dice_a))
+    arm_a = Select(browser.find_element(By.ID, "arm-a")).first_selected_option.get_attribute("value")
+    assert arm_a.endswith("-healthy-only/baseline/logs/test")  # the baseline of the first train size
     Select(browser.find_element(By.ID, "arm-sort")).select_by_value("id")
     last = sorted(r[0] for r in rows)[-1]
     browser.find_element(By.CSS_SELECTOR, f'#arm-table tr[data-sample-id="{last}"]').click()
@@ -286,7 +275,7 @@ def test_view_state_lives_in_the_url_and_reopens(tensorboard, browser):  # noqa:
     assert Select(browser.find_element(By.ID, "arm-tag")).first_selected_option.get_attribute("value") == "test/normal"
     assert browser.find_element(By.CSS_SELECTOR, "#arm-table tr.arm-selected").get_attribute("data-sample-id") == last
     assert browser.find_element(By.CSS_SELECTOR, "#arm-detail .seg-id").text == last
-    assert Select(browser.find_element(By.ID, "arm-a")).first_selected_option.get_attribute("value").endswith(ARM_A)
+    assert Select(browser.find_element(By.ID, "arm-a")).first_selected_option.get_attribute("value") == arm_a
 
 
 def test_runs_view_lists_runs_but_not_the_shared_images(tensorboard, browser):  # noqa: F811

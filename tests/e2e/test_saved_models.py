@@ -69,6 +69,18 @@ PREDICT = (
 )
 
 
+_FRESH_RUNS = {}
+
+
+def python_once(code, backend=None):
+    """`python(code)`, run once per test session for the same code and backend: tests that read the same fresh
+    process's output share it (loading under TensorFlow is one run for both the loading and the JAX tests)."""
+    key = (code, backend)
+    if key not in _FRESH_RUNS:
+        _FRESH_RUNS[key] = python(code, backend=backend)
+    return _FRESH_RUNS[key]
+
+
 def _prediction_sum(stdout):
     return float(next(line for line in stdout.splitlines() if line.startswith("SUM")).split()[1])
 
@@ -86,7 +98,7 @@ def _prediction_sum(stdout):
 def test_fresh_process_loads_the_saved_model(trained_run, prelude):
     _, run = trained_run
     code = prelude.replace("PATH", repr(str(run / "best.keras"))) + PREDICT
-    stdout = python(code)
+    stdout = python_once(code)
     assert "IntensityNormalization" in stdout and "ConvBlock" in stdout
     assert np.isfinite(_prediction_sum(stdout))
 
@@ -96,7 +108,7 @@ def test_the_same_file_predicts_the_same_under_jax(trained_run):
     pytest.importorskip("jax")
     _, run = trained_run
     code = "import lung_keras\nmodel = lung_keras.load_model(PATH)\n".replace("PATH", repr(str(run / "best.keras")))
-    tf_sum = _prediction_sum(python(code + PREDICT))
+    tf_sum = _prediction_sum(python_once(code + PREDICT))  # the lung_keras.load_model case above
     jax_out = python(code + PREDICT + "import sys\nprint('TF', 'tensorflow' in sys.modules)\n", backend="jax")
     assert "TF False" in jax_out
     assert _prediction_sum(jax_out) == pytest.approx(tf_sum, rel=1e-3, abs=1e-2)
