@@ -49,3 +49,17 @@ def write_bytes(path, data):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
+
+
+def json_safe(value):
+    """`value` for strict JSON: NaN and infinities become None (JSON null), numpy scalars Python numbers,
+    tuples lists (recursively through dicts and lists)."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar or 0-d array
+        value = value.item()
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

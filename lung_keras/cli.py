@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from lung_keras._io import json_safe
+
 # C++ log lines TensorFlow and its libraries print while loading (absl format, e.g.
 # "I0000 00:00:1796153494.657436   13261 port.cc:153] oneDNN custom operations are on..."), the absl
 # pre-initialisation notice and the CPU-feature hint's continuation line.
@@ -109,19 +111,7 @@ def _load_backend(args):
 
 def _print_json(value):
     """Strict JSON on stdout: NaN and infinities (e.g. a CI from one seed) become null."""
-    print(json.dumps(_finite(value), indent=2, default=_json_default, allow_nan=False))
-
-
-def _finite(value):
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return _finite(value.item())
-    return value
+    print(json.dumps(json_safe(value), indent=2, default=_json_default, allow_nan=False))
 
 
 def _json_default(value):

@@ -35,6 +35,7 @@ import warnings
 
 import numpy as np
 
+from lung_keras._io import json_safe
 from lung_keras._io import write_text
 
 RESULTS_VERSION = 1
@@ -303,12 +304,12 @@ def run_ct_slices(config):
     seconds = time.perf_counter() - wall
     results = {
         "schema_version": RESULTS_VERSION,
-        "config": _json_safe(dataclasses.asdict(config)),
+        "config": json_safe(dataclasses.asdict(config)),
         "data": {"train_patient": train_p.name, "test_patient": test_p.name, "train_slices": len(train_idx),
                  "val_slices": len(val_idx), "val_slice_indices": val_idx.tolist(), "test_slices": len(test_p.slices),
                  "train_spacing_mm": list(train_p.image.spacing), "test_spacing_mm": list(test_p.image.spacing)},
-        "test": [_json_safe(dataclasses.asdict(r)) for r in rows],
-        "validation_slab": [_json_safe(dataclasses.asdict(r)) for r in val_rows],
+        "test": [json_safe(dataclasses.asdict(r)) for r in rows],
+        "validation_slab": [json_safe(dataclasses.asdict(r)) for r in val_rows],
         "arms": _arm_summary(rows, val_rows, config),
         "runs": runs,
         "limits": data_limits(train_p, test_p, config),
@@ -317,7 +318,7 @@ def run_ct_slices(config):
     }
     write_scores(rows + val_rows, out, extra={"note": "rows of the test patient, then of the training patient's "
                                                       "held-out validation slab (patient name + '[val slab]')"})
-    write_text(out / "results.json", json.dumps(_json_safe(results), indent=2, allow_nan=False))
+    write_text(out / "results.json", json.dumps(json_safe(results), indent=2, allow_nan=False))
     write_text(out / "report.md", render_report(results))
     _say(config, f"wall time {seconds:.0f}s -> {out / 'report.md'}")
     return results
@@ -412,15 +413,3 @@ def render_report(results):
 def _say(config, message):
     if config.verbose:
         print(message, flush=True)
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

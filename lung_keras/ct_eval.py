@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from lung_keras._io import json_safe
 from lung_keras._io import write_csv
 from lung_keras._io import write_text
 
@@ -146,7 +147,7 @@ def write_scores(rows, folder, name="scores", extra=None):
     record = {
         "schema_version": SCORES_VERSION,
         **(extra or {}),
-        "rows": [_json_safe(dataclasses.asdict(r)) for r in rows],
+        "rows": [json_safe(dataclasses.asdict(r)) for r in rows],
         "summary": summarize_scores(rows),
     }
     write_text(json_path, json.dumps(record, indent=2, allow_nan=False))
@@ -167,16 +168,6 @@ def read_scores(path):
         values["shape"] = tuple(values["shape"])
         rows.append(VolumeScores(**values))
     return rows
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 # ------------------------------------------------------------------------------------------- reading cases
@@ -270,7 +261,7 @@ def evaluate_threshold(cases, out_dir, threshold=-320.0, write_masks=True, missi
     if rows:
         extra = {"method": "threshold", "threshold_hu": threshold, "missing_slices": missing_slices,
                  "cases": [{"patient": c.patient, "image": str(c.image), "mask": str(c.mask)} for c in cases]}
-        summary["tables"] = [str(p) for p in write_scores(rows, out_dir, extra=_json_safe(extra))]
+        summary["tables"] = [str(p) for p in write_scores(rows, out_dir, extra=json_safe(extra))]
     return summary
 
 
