@@ -11,6 +11,7 @@ call the library, so an option and its use stay together; the work itself lives 
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -122,34 +123,18 @@ def _json_default(value):
     return str(value)
 
 
+def _config_options(config_cls, args, exclude=("verbose",)):
+    """The parsed options named like fields of the dataclass `config_cls`; an option left at None keeps the
+    field's default (e.g. `--normalization`, whose default depends on the command)."""
+    fields = {f.name for f in dataclasses.fields(config_cls)} - set(exclude)
+    return {name: value for name, value in vars(args).items() if name in fields and value is not None}
+
+
 def _cmd_train(args):
     from lung_keras.train import TrainConfig
     from lung_keras.train import train
 
-    config = TrainConfig(
-        data=args.data,
-        out_dir=args.out,
-        name=args.name,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule,
-        base_filters=args.base_filters,
-        depth=args.depth,
-        momentum=args.momentum,
-        loss=args.loss,
-        **({} if args.normalization is None else {"normalization": args.normalization}),
-        seed=args.seed,
-        split_seed=args.split_seed,
-        healthy_only=args.healthy_only,
-        train_size=args.train_size,
-        policy=args.policy,
-        skip_invalid=args.skip_invalid,
-        binarize_threshold=args.binarize_threshold,
-        **_scale_kwargs(args),
-        verbose=_progress_verbosity(args),
-    )
+    config = TrainConfig(**_config_options(TrainConfig, args), out_dir=args.out, verbose=_progress_verbosity(args))
     train(config, resume=args.resume, overwrite=args.overwrite)
     return 0
 
