@@ -1,3 +1,5 @@
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,37 @@ def test_split_rejects_bad_fractions(make_pair_dataset):
     ds = data.load_dataset(make_pair_dataset(n=4))
     with pytest.raises(ValueError, match="fractions"):
         data.split_dataset(ds, (0.5, 0.5, 0.5))
+
+
+def _samples(n=20):
+    """`n` in-memory samples `s00`.. (every third abnormal)."""
+    from lung_keras.data.sources import Sample
+
+    return [Sample(f"s{i:02d}", pathlib.Path("x"), (), "abnormal" if i % 3 == 0 else "normal")
+            for i in range(n)]
+
+
+PINNED_SPLITS = [
+    # [seed, fractions, stratify, expected]: computed by the per-sample rule before groups existed; samples
+    # without a group must keep splitting exactly so (the same ids in the same splits for the same seed).
+    [0, (0.7, 0.15, 0.15), True, {
+        "train": ["s00", "s01", "s02", "s03", "s07", "s08", "s09", "s11", "s13", "s14", "s15", "s17", "s18", "s19"],
+        "val": ["s05", "s10", "s12"], "test": ["s04", "s06", "s16"]}],
+    [7, (0.6, 0.2, 0.2), True, {
+        "train": ["s01", "s03", "s06", "s07", "s08", "s09", "s10", "s11", "s12", "s14", "s18", "s19"],
+        "val": ["s02", "s05", "s15", "s17"], "test": ["s00", "s04", "s13", "s16"]}],
+    [7, (0.6, 0.2, 0.2), False, {
+        "train": ["s00", "s01", "s02", "s04", "s05", "s06", "s07", "s09", "s11", "s17", "s18", "s19"],
+        "val": ["s10", "s14", "s15", "s16"], "test": ["s03", "s08", "s12", "s13"]}],
+    [3, (0.5, 0.0, 0.5), True, {
+        "train": ["s00", "s02", "s04", "s09", "s10", "s11", "s12", "s14", "s16", "s17"], "val": [],
+        "test": ["s01", "s03", "s05", "s06", "s07", "s08", "s13", "s15", "s18", "s19"]}],
+]
+
+
+@pytest.mark.parametrize("seed, fractions, stratify, expected", PINNED_SPLITS)
+def test_split_of_samples_without_groups_is_pinned(seed, fractions, stratify, expected):
+    assert data.split_dataset(_samples(), fractions, seed=seed, stratify=stratify) == expected
 
 
 def test_filter_healthy(montgomery_dir):
