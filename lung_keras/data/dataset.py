@@ -62,8 +62,8 @@ def load_dataset(root, skip_invalid=False, pixel_checks=True, binarize_threshold
 
 
 def min_split_size(fractions):
-    """The fewest samples that `split_dataset` (without stratification) splits with at least one sample in every
-    split of non-zero fraction."""
+    """The fewest samples (or groups, for grouped samples) that `split_dataset` (without stratification) splits
+    with at least one in every split of non-zero fraction."""
     fractions = tuple(float(f) for f in fractions)
     for n in range(1, 100_000):
         n_val = min(int(round(n * fractions[1])), n)
@@ -77,18 +77,23 @@ def min_split_size(fractions):
 def split_dataset(samples, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
     """Seeded train/val/test split, stratified by diagnosis, each id in exactly one split.
 
+    The split allocates units: a sample's `group` (e.g. the CT patient of a slice), so every sample of a group
+    falls in one split, or the sample itself when its `group` is None. Samples without groups split exactly as
+    they always did.
+
     Args:
         samples: list of `Sample` (or a `Dataset`).
-        fractions: `(train, val, test)` fractions summing to 1.
+        fractions: `(train, val, test)` fractions summing to 1 (of units: samples, or groups when grouped).
         seed: integer seed; the same seed and samples give the same split.
-        stratify: keep each diagnosis' share equal across splits.
+        stratify: keep each diagnosis' share of units equal across splits (a group's diagnosis is its samples').
 
     Returns:
-        dict `{"train": [...], "val": [...], "test": [...]}` of ids, each sorted.
+        dict `{"train": [...], "val": [...], "test": [...]}` of sample ids, each sorted.
 
     Raises:
-        ValueError: when there are fewer samples than `min_split_size(fractions)` (saying how many were found and
-            how many the split needs), for bad fractions, or for repeated ids.
+        ValueError: when there are fewer units than `min_split_size(fractions)` (saying how many were found and
+            how many the split needs), for bad fractions, for repeated ids, for a group whose samples disagree on
+            the diagnosis (when `stratify`), or for a group named like an ungrouped sample.
     """
     root = getattr(samples, "root", None)
     samples = samples.samples if isinstance(samples, Dataset) else list(samples)
@@ -98,21 +103,29 @@ def split_dataset(samples, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
     ids = sorted({s.id for s in samples})
     if len(ids) != len(samples):
         raise ValueError("Sample ids must be unique to split without leakage.")
+    units = _units(samples, stratify)
+    grouped = any(getattr(s, "group", None) is not None for s in samples)
     needed = min_split_size(fractions)
-    if len(samples) < needed:
+    if len(units) < needed:
         where = f" in {root}" if root is not None else ""
         names = [name for name, f in zip(("train", "val", "test"), fractions) if f > 0]
+        if grouped:
+            raise ValueError(
+                f"Found {len(units)} group(s) (patients){where} holding {len(samples)} sample(s); a train/val/test "
+                f"split with fractions {fractions} keeps each group in one split, so it needs at least {needed} "
+                f"groups (one in each of {', '.join(names)})."
+            )
         raise ValueError(
             f"Found {len(samples)} image/mask pair(s){where}; a train/val/test split with fractions {fractions} needs "
             f"at least {needed} (one in each of {', '.join(names)})."
         )
-    groups = {}
-    for s in sorted(samples, key=lambda s: s.id):
-        groups.setdefault(s.diagnosis if stratify else "all", []).append(s.id)
+    strata = {}
+    for key in sorted(units):
+        strata.setdefault(units[key][0] if stratify else "all", []).append(key)
     rng = np.random.default_rng(seed)
     out = {"train": [], "val": [], "test": []}
-    for key in sorted(groups):
-        group = list(groups[key])
+    for stratum in sorted(strata):
+        group = list(strata[stratum])
         rng.shuffle(group)
         n = len(group)
         n_val = int(round(n * fractions[1]))
@@ -121,7 +134,26 @@ def split_dataset(samples, fractions=(0.7, 0.15, 0.15), seed=0, stratify=True):
         out["test"] += group[:n_test]
         out["val"] += group[n_test : n_test + n_val]
         out["train"] += group[n_test + n_val :]
-    return {k: sorted(v) for k, v in out.items()}
+    return {k: sorted(i for key in v for i in units[key][1]) for k, v in out.items()}
+
+
+def _units(samples, stratify):
+    """`{unit: (diagnosis, [sample ids])}`: a sample's unit is its `group`, or its own id without one."""
+    units, diagnoses = {}, {}
+    own = {s.id for s in samples if getattr(s, "group", None) is None}
+    for s in sorted(samples, key=lambda s: s.id):
+        group = getattr(s, "group", None)
+        key = s.id if group is None else str(group)
+        if group is not None and key in own:
+            raise ValueError(f"Group {key!r} has the name of a sample without a group; name groups apart from ids.")
+        units.setdefault(key, []).append(s.id)
+        diagnoses.setdefault(key, set()).add(s.diagnosis)
+    mixed = {key: sorted(d) for key, d in diagnoses.items() if len(d) > 1}
+    if stratify and mixed:
+        shown = "; ".join(f"group {key!r}: {', '.join(d)}" for key, d in sorted(mixed.items()))
+        raise ValueError(f"The samples of a group must share one diagnosis to stratify by it ({shown}); give the "
+                         "group one diagnosis or split with stratify=False.")
+    return {key: (sorted(diagnoses[key])[0], ids) for key, ids in units.items()}
 
 
 def filter_diagnosis(samples, diagnosis="normal"):

@@ -41,6 +41,9 @@ class Sample:
     diagnosis: str = "unknown"
     #: how `read_mask` binarizes soft masks of this sample (None: soft masks are errors); set by `load_dataset`.
     binarize_threshold: float = None
+    #: the unit that must stay in one split, e.g. a CT patient (`split_dataset` keeps a group's samples in one
+    #: split); None: the sample is its own unit.
+    group: str = None
 
 
 @dataclasses.dataclass

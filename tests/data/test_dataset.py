@@ -1,3 +1,4 @@
+import dataclasses
 import pathlib
 
 import numpy as np
@@ -57,6 +58,65 @@ PINNED_SPLITS = [
 @pytest.mark.parametrize("seed, fractions, stratify, expected", PINNED_SPLITS)
 def test_split_of_samples_without_groups_is_pinned(seed, fractions, stratify, expected):
     assert data.split_dataset(_samples(), fractions, seed=seed, stratify=stratify) == expected
+
+
+def _grouped(n_groups=10, per_group=(3, 5, 1, 4)):
+    """Samples of `n_groups` patients `p0`.. (every third abnormal), patient i holding `per_group[i % 4]` slices."""
+    from lung_keras.data.sources import Sample
+
+    return [Sample(f"p{g}_z{k:03d}", pathlib.Path("x"), (), "abnormal" if g % 3 == 0 else "normal", group=f"p{g}")
+            for g in range(n_groups) for k in range(per_group[g % len(per_group)])]
+
+
+def _groups_of(split, samples):
+    group = {s.id: s.group for s in samples}
+    return {name: {group[i] for i in ids} for name, ids in split.items()}
+
+
+def test_grouped_split_keeps_each_group_in_one_split_seeded_and_stratified():
+    samples = _grouped(10)
+    split = data.split_dataset(samples, (0.6, 0.2, 0.2), seed=5)
+    assert sorted(sum(split.values(), [])) == sorted(s.id for s in samples)
+    groups = _groups_of(split, samples)
+    assert not groups["train"] & groups["val"] and not groups["train"] & groups["test"] \
+        and not groups["val"] & groups["test"]
+    # Every slice of a group follows it.
+    for name, ids in split.items():
+        assert sorted(ids) == sorted(s.id for s in samples if s.group in groups[name])
+    # Units are groups, stratified: 4 abnormal (p0 p3 p6 p9) -> 1 val, 1 test (round(4 * 0.2) = 1); 6 normal ->
+    # 1 val, 1 test (round(6 * 0.2) = 1); the rest train: 6 groups / 2 / 2.
+    assert [len(groups[k]) for k in ("train", "val", "test")] == [6, 2, 2]
+    for name in ("val", "test"):
+        assert sorted(int(g[1:]) % 3 == 0 for g in groups[name]) == [False, True]
+    assert data.split_dataset(samples, (0.6, 0.2, 0.2), seed=5) == split
+    assert any(data.split_dataset(samples, (0.6, 0.2, 0.2), seed=s) != split for s in range(6, 10))
+
+
+def test_grouped_split_is_the_per_sample_rule_applied_to_groups():
+    """One sample per group splits like those samples without groups (the same seeded allocation)."""
+    plain = _samples()
+    grouped = [dataclasses.replace(s, group=f"patient-{s.id}") for s in plain]
+    for seed, fractions, stratify, expected in PINNED_SPLITS:
+        assert data.split_dataset(grouped, fractions, seed=seed, stratify=stratify) == expected
+
+
+def test_grouped_split_needs_enough_groups_not_samples():
+    samples = _grouped(2, per_group=(40,))  # 80 samples, 2 patients: a 0.4/0.3/0.3 split needs 3 groups
+    assert data.min_split_size((0.7, 0.15, 0.15)) == 4  # round(4 * 0.15) = 1 in val and test
+    with pytest.raises(ValueError, match=r"Found 2 group\(s\) \(patients\) holding 80 sample\(s\).*at least 3 groups"):
+        data.split_dataset(samples, (0.4, 0.3, 0.3), seed=0)
+    with pytest.raises(ValueError, match=r"Found 2 group\(s\).*at least 4 groups"):
+        data.split_dataset(samples, seed=0)
+
+
+def test_grouped_split_refuses_a_group_of_two_diagnoses():
+    samples = _grouped(6)
+    samples[0] = dataclasses.replace(samples[0], diagnosis="normal")  # p0 is abnormal on its other slices
+    with pytest.raises(ValueError, match=r"group 'p0': abnormal, normal"):
+        data.split_dataset(samples, (0.5, 0.0, 0.5), seed=0)
+    split = data.split_dataset(samples, (0.5, 0.0, 0.5), seed=0, stratify=False)  # no diagnosis needed
+    groups = _groups_of(split, samples)
+    assert len(groups["train"]) == len(groups["test"]) == 3 and not groups["train"] & groups["test"]
 
 
 def test_filter_healthy(montgomery_dir):
