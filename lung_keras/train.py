@@ -2,7 +2,8 @@
 
 A training run writes `runs/<name>/`:
 
-- `config.json`: every setting, the resolved data folder, the split ids and library versions;
+- `config.json`: every setting, the resolved data folder, the split ids (and `split_groups`, the patients of
+  each split, when samples carry groups) and library versions;
 - `history.csv`: loss, accuracy, dice and their `val_` twins per epoch (plus wall time);
 - `logs/`: TensorBoard event files: `train/` and `validation/` scalars with Keras' `TensorBoard` tags, written
   by `lung_keras.callbacks.ScalarLogger` (TensorBoard's `EventFileWriter`, so any backend, no TensorFlow), and
@@ -134,10 +135,15 @@ def make_metrics():
 
 
 def subsample_train(samples, train_size, seed):
-    """Seeded stratified subset of `train_size` training samples (the small-data regime)."""
+    """Seeded stratified subset of `train_size` training samples (the small-data regime).
+
+    Samples are drawn one by one even when they carry a `group` (a CT patient's slices): every sample here is
+    already a training patient's, so a subset cannot leak into validation or test.
+    """
     if train_size is None or train_size >= len(samples):
         return list(samples)
-    ids = lk_data.split_dataset(samples, (train_size / len(samples), 1 - train_size / len(samples), 0.0), seed=seed)
+    each = [dataclasses.replace(s, group=None) if getattr(s, "group", None) is not None else s for s in samples]
+    ids = lk_data.split_dataset(each, (train_size / len(samples), 1 - train_size / len(samples), 0.0), seed=seed)
     chosen = set(ids["train"])
     # Rounding per diagnosis may miss by one; top up or trim deterministically.
     ordered = sorted(samples, key=lambda s: (s.id not in chosen, s.id))
@@ -158,6 +164,10 @@ class Splits:
 
 def make_splits(dataset, config):
     """The run's train/val/test samples: seeded stratified split, then healthy-only / train-size filters.
+
+    Samples carrying a `group` (the slices of a CT patient, `SliceSet.to_store`) are split by group: every
+    sample of a group is in one of train, val and test (the filters below only move whole diagnoses, whose
+    groups are whole, or drop training samples).
 
     With `healthy_only`, training and validation (checkpoint selection) use `normal` cases only, and every
     other case (each abnormal case of the data set, whatever split it fell in, plus the normal test cases)
@@ -181,9 +191,16 @@ def make_splits(dataset, config):
         if not part:
             counts = ", ".join(f"{d}: {sum(s.diagnosis == d for s in dataset.samples)}"
                                for d in sorted({s.diagnosis for s in dataset.samples}))
+            groups = _groups(dataset.samples)
+            unit = f"; {len(groups)} groups (patients), each kept in one split" if groups else ""
             raise ValueError(f"The {split} split of {len(dataset.samples)} pairs in {dataset.root} ({counts}) is empty "
-                             f"(fractions {tuple(config.fractions)}, split per diagnosis); add pairs.")
+                             f"(fractions {tuple(config.fractions)}, split per diagnosis{unit}); add pairs.")
     return Splits(train, val, test)
+
+
+def _groups(samples):
+    """The sorted groups (e.g. CT patients) of `samples`; empty when no sample carries one."""
+    return sorted({str(s.group) for s in samples if getattr(s, "group", None) is not None})
 
 
 def _epoch_timer(offset=0.0):
@@ -381,6 +398,9 @@ def _run_record(config, name, splits, policy, distribution):
         policy_config=keras.saving.serialize_keras_object(policy) if policy is not None else None,
         distribution=distribution.describe(config.batch_size),
     )
+    if any(_groups(getattr(splits, k)) for k in ("train", "val", "test")):
+        # Split by group (a CT slice store: by patient); each group is listed in its one split.
+        record["split_groups"] = {k: _groups(getattr(splits, k)) for k in ("train", "val", "test")}
     return record
 
 

@@ -10,8 +10,9 @@ The steps, each a function:
    slice, its patient and its index in the source volume.
 3. `split_patients(...)`: a seeded train/val/test split of patients (`split_dataset`'s rule applied to
    patients), so no slice of a test patient is in training.
-4. `SliceSet.to_store()` (an in-memory `ArrayStore`, what `lung_keras.train.train(config, store=...)` takes)
-   or `export_slices(...)` (an `images/` + `masks/` PNG folder every folder tool reads).
+4. `SliceSet.to_store()` (an in-memory `ArrayStore`, what `lung_keras.train.train(config, store=...)` takes;
+   each slice's `Sample.group` is its patient, so `train` splits it by patient) or `export_slices(...)` (an
+   `images/` + `masks/` PNG folder every folder tool reads).
 5. `slices_to_volume(predictions, slice_index, grid)`: undo the resampling and put predictions back on the
    source grid (spacing, origin, direction), for `write_nifti` and volume Dice.
 """
@@ -185,9 +186,10 @@ class SliceSet:
     def to_store(self, root=None):
         """These slices as an in-memory `ArrayStore` (one `Sample` per slice, id `<patient>_z<index>`).
 
-        `lung_keras.train.train(config, store=...)` trains on it when `config.image_size` is the slices' size;
-        masks become binary (any lung label is 1). `train` splits a store's rows by slice, not by patient: give
-        it the slices of the training patients only (`split_patients`) and score the others with
+        Each sample's `group` is its patient, so `lung_keras.train.train(config, store=...)` (which trains on it
+        when `config.image_size` is the slices' size) splits it by patient: no slice of a validation or test
+        patient is in training, and the run's `config.json` lists the patients of each split
+        (`split_groups`). Masks become binary (any lung label is 1). Score the test patients' volumes with
         `slices_to_volume` and volume Dice.
         """
         from lung_keras.data.checks import DataReport
@@ -196,8 +198,8 @@ class SliceSet:
 
         self._need_masks("to_store")
         root = pathlib.Path(root) if root is not None else pathlib.Path("ct-slices")
-        samples = [Sample(i, pathlib.Path(self.grids[p].reference.source), (), self.diagnosis.get(p, "unknown"))
-                   for i, p in zip(self.ids, self.patients)]
+        samples = [Sample(i, pathlib.Path(self.grids[p].reference.source), (), self.diagnosis.get(p, "unknown"),
+                          group=str(p)) for i, p in zip(self.ids, self.patients)]
         order = np.argsort(self.ids, kind="stable")  # ArrayStore rows are in id order
         samples = [samples[i] for i in order]
         report = DataReport(root, "ct slices", len(samples), [], samples)
