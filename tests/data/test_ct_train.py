@@ -3,8 +3,8 @@
 
 The three patients come from the two real shared volumes: the CIP COPDGene CT (NRRD + label map) and the ACRIN
 DICOM series (+ RTSTRUCT) cut by slab into two pseudo-patients, `acrin-upper` (its upper half of lung slices)
-and `acrin-lower` (the rest). Slices are 32x32 at 12 mm; the model is a depth-2 U-Net of 4 base filters, one
-epoch, so the test checks wiring, not learning.
+and `acrin-lower` (the rest). Slices are 32x32 at 12 mm; the model is a depth-2 U-Net of 4 base filters trained
+one epoch with the CT recipe's augmentation (`ct_policy`), so the test checks wiring, not learning.
 """
 
 import dataclasses
@@ -60,6 +60,7 @@ def ct_slices():
 
 @pytest.fixture(scope="module")
 def ct_run(ct_slices, tmp_path_factory):
+    from lung_keras.ct_compare import ct_policy
     from lung_keras.train import TrainConfig
     from lung_keras.train import train
 
@@ -69,7 +70,7 @@ def ct_run(ct_slices, tmp_path_factory):
                          batch_size=16, fractions=(0.4, 0.3, 0.3), display_samples=2, verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train(config, store=ct_slices.to_store())
+        result = train(config, store=ct_slices.to_store(), policy=ct_policy(seed=0))  # the CT recipe's augmentation
     return result
 
 
@@ -117,6 +118,7 @@ def test_train_on_slices_splits_by_patient(ct_slices, ct_run):
     assert all(len(p) == 1 for p in patients.values())  # one patient per split, none in two
     assert set().union(*patients.values()) == set(PATIENTS)
     assert config["split_groups"] == {name: sorted(p) for name, p in patients.items()}
+    assert config["policy_config"]["class_name"] == "Compose"  # trained augmented, the policy recorded
     metrics = json.loads((run / "metrics.json").read_text())
     assert [r["id"] for r in metrics["test"]["per_image"]] == splits["test"]
     assert metrics["num_train"] == len(splits["train"]) and metrics["num_test"] == len(splits["test"])
