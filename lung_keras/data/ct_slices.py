@@ -393,7 +393,8 @@ def export_slices(slices, folder):
 
     File names are `<patient>_z<index>.png`; images are the windowed slices as 8-bit grey (1 channel) or RGB
     (3 channels: `neighbours=1`, or three windows), masks 0/255, and `manifest.csv` has `id`, `diagnosis`,
-    `patient`, `slice`. Every folder tool (`train --data`, `evaluate`, `compare`, `data check`) reads it. The
+    `patient`, `slice`. Every folder tool (`train --data`, `evaluate`, `compare`, `data check`) reads it, and
+    the `patient` column keeps each patient's slices in one split (`Sample.group`). The
     8-bit PNGs round the [0, 1] windowed values to 1/255 (about 6 HU in the lung window).
 
     Raises:

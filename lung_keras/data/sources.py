@@ -8,8 +8,9 @@ Two layouts are understood:
 - **Folder layout**: `images/<stem>.<ext>` with `masks/<stem>.<ext>` or `masks/<stem>_mask.<ext>`, matched by
   file stem.
 
-Either layout may hold a `manifest.csv` with at least an `id` column (the file stem) and optionally `diagnosis`.
-Each id may appear once. Diagnosis values are compared without case and surrounding spaces (`Normal ` is
+Either layout may hold a `manifest.csv` with at least an `id` column (the file stem) and optionally `diagnosis`
+and `patient` (rows sharing a patient are one unit of the train/val/test split: `Sample.group`; CT slices
+written by `export_slices` have it). Each id may appear once. Diagnosis values are compared without case and surrounding spaces (`Normal ` is
 `normal`) and must be one of `DIAGNOSES` (`normal`, `abnormal`, `unknown`); an empty cell falls back to the file
 name's `_0`/`_1` suffix. No synonyms are guessed (`TB`, `healthy` are errors listing the allowed values).
 
@@ -164,6 +165,13 @@ def _diagnosis(stem, manifest):
     return "unknown"
 
 
+def _group(stem, manifest):
+    """The split unit of `stem` from the manifest's `patient` column (e.g. slices written by `export_slices`)."""
+    row = manifest.get(stem)
+    value = (row.get("patient") or "").strip() if row else ""
+    return value or None
+
+
 def find_pairs(root):
     """Scan a dataset folder and return a `PairListing` of matched samples and orphans.
 
@@ -197,7 +205,9 @@ def find_pairs(root):
             if len(masks) != len(mask_sets):
                 no_mask.append(path)
                 continue
-            samples.append(Sample(stem, path, tuple(masks), _diagnosis(stem, manifest)))
+            samples.append(
+                Sample(stem, path, tuple(masks), _diagnosis(stem, manifest), group=_group(stem, manifest))
+            )
         orphans = sorted(p for m in mask_sets for stem, p in m.items() if stem not in images and stem not in ambiguous)
         return PairListing(root, layout, samples, no_mask, orphans, groups)
 
@@ -206,7 +216,7 @@ def find_pairs(root):
     groups = list(duplicates.items()) + list(mask_duplicates.items())
     ambiguous = set(duplicates) | set(mask_duplicates)
     samples = [
-        Sample(stem, path, (masks[stem],), _diagnosis(stem, manifest))
+        Sample(stem, path, (masks[stem],), _diagnosis(stem, manifest), group=_group(stem, manifest))
         for stem, path in images.items()
         if stem in masks and stem not in ambiguous
     ]

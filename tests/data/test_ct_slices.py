@@ -306,3 +306,22 @@ def test_export_slices_is_a_folder_dataset(acrin, tmp_path):
         export_slices(s, folder)
     with pytest.raises(ValueError, match="1 or 3 channels"):
         export_slices(slice_volume(image, mask, "acrin", size=64, neighbours=2), tmp_path / "five")
+
+
+def test_exported_slices_keep_patients_whole_in_a_split(acrin, tmp_path):
+    """The folder route (`export_slices` -> `train --data`) groups by the manifest's `patient` column too."""
+    from lung_keras.data import split_dataset
+
+    if not CIP.is_dir():
+        pytest.skip(f"shared CT data not found: {CIP}")
+    image, mask = acrin
+    parts = [slice_volume(image, mask, f"acrin{i}", size=32, empty_slices="skip") for i in range(2)]
+    parts.append(make_slices([CTCase("cip", CIP / "ct-64.nrrd", CIP / "wholeLung-64.nrrd")], size=32,
+                             empty_slices="skip"))
+    folder = export_slices(concatenate_slices(parts), tmp_path / "slices")
+    samples = find_pairs(folder).samples
+    assert {x.group for x in samples} == {"acrin0", "acrin1", "cip"}
+    split = split_dataset(samples, fractions=(0.4, 0.3, 0.3), seed=0, stratify=False)
+    patients = {name: {x.split("_z")[0] for x in ids} for name, ids in split.items()}
+    assert all(len(p) == 1 for p in patients.values()), patients
+    assert set().union(*patients.values()) == {"acrin0", "acrin1", "cip"}
