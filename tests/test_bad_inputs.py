@@ -362,7 +362,7 @@ BAD_POLICIES = {
     "high.yaml": ("__version__: 2.0.8\ntransform:\n  __class_fullname__: Compose\n  p: 1.0\n  transforms:\n"
                   "  - __class_fullname__: HorizontalFlip\n    p: 0.5\n  - __class_fullname__: Rotate\n"
                   "    limit: 10\n    p: high\n",
-                  "high.yaml: Compose.transforms[1]: Rotate: invalid p: expected a number in [0, 1]. Received: p='high'"),
+                  "high.yaml: Compose.transforms[1]: Rotate: `p` must be a number in [0, 1]. Received: p='high'"),
 }
 
 
