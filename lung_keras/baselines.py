@@ -53,11 +53,7 @@ def threshold_lungs(volume_hu, threshold=-320.0, num_components=2, connectivity=
         [labels[:, 0, :].ravel(), labels[:, -1, :].ravel(), labels[:, :, 0].ravel(), labels[:, :, -1].ravel()]
     )
     sizes[np.unique(border)] = 0
-    keep = np.flatnonzero(sizes)
-    if num_components is not None:
-        keep = np.argsort(-sizes, kind="stable")[: int(num_components)]
-        keep = keep[sizes[keep] > 0]
-    mask = np.isin(labels, keep)
+    mask = _keep_largest(labels, sizes, num_components)
     if fill_holes:
         mask = np.stack([ndimage.binary_fill_holes(s) for s in mask]) if len(mask) else mask
     return mask.astype(np.uint8)
@@ -158,6 +154,14 @@ def largest_components(mask, num_components=2, connectivity=1):
     labels, count = ndimage.label(fg, structure=ndimage.generate_binary_structure(fg.ndim, connectivity))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
-    keep = np.argsort(-sizes, kind="stable")[: int(num_components)]
-    keep = keep[sizes[keep] > 0]
-    return np.isin(labels, keep).astype(np.uint8)
+    return _keep_largest(labels, sizes, num_components).astype(np.uint8)
+
+
+def _keep_largest(labels, sizes, num_components):
+    """Boolean mask of the regions of `labels` with nonzero `sizes` (indexed by label): the `num_components`
+    largest (ties: the region labelled first), or all of them for `None`."""
+    keep = np.flatnonzero(sizes)
+    if num_components is not None:
+        keep = np.argsort(-sizes, kind="stable")[: int(num_components)]
+        keep = keep[sizes[keep] > 0]
+    return np.isin(labels, keep)

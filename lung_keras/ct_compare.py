@@ -142,6 +142,7 @@ def _load(config):
     from lung_keras.data import RIGHT_LUNG
     from lung_keras.data import CTCase
     from lung_keras.data import load_ct_case
+    from lung_keras.ct_eval import patient_name
     from lung_keras.data import slice_volume
 
     test_labels = {LEFT_LUNG: tuple(config.test_left_labels), RIGHT_LUNG: tuple(config.test_right_labels)}
@@ -150,7 +151,7 @@ def _load(config):
         (config.train_image, config.train_mask, {}),
         (config.test_image, config.test_mask, {"labels": test_labels, "low_byte": config.test_low_byte}),
     ):
-        case = CTCase(_patient_name(image_path), pathlib.Path(image_path), pathlib.Path(mask_path), **options)
+        case = CTCase(patient_name(image_path), pathlib.Path(image_path), pathlib.Path(mask_path), **options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ACRIN: one right-lung contour on a slice absent from this copy
             image, reference = load_ct_case(case, keep_sides=True, missing_slices="skip")
@@ -159,11 +160,6 @@ def _load(config):
                               windows=None)
         patients.append(_Patient(case.patient, image, reference, slices))
     return patients
-
-
-def _patient_name(path):
-    path = pathlib.Path(path)
-    return path.parent.name if path.is_dir() and path.name.lower() == "dicom" else path.name.split(".")[0]
 
 
 def slab_split(num_slices, val_slices, gap):
@@ -228,13 +224,12 @@ def inference_model(config, net):
     return keras.Model(inputs, net(_window(config)(inputs)), name="ct_lung_unet")
 
 
-def _predict_volume(model, patient, config):
-    """Probabilities for every slice of `patient`, put back on its source grid (`slices_to_volume`, linear),
-    thresholded at 0.5 (uint8)."""
+def _to_volume(prob, patient):
+    """Slice probabilities of `patient` put back on its source grid (`slices_to_volume`, linear), thresholded at
+    0.5 (uint8)."""
     from lung_keras.data import slices_to_volume
 
     s = patient.slices
-    prob = model.predict(s.images, batch_size=config.batch_size, verbose=0)
     volume = slices_to_volume(prob, s.slice_index, s.grids[patient.name], order=1)
     return (volume.array > 0.5).astype(np.uint8)
 
@@ -285,9 +280,10 @@ def run_ct_slices(config):
             from_hu = saved.predict(test_p.slices.images, batch_size=config.batch_size, verbose=0)
             windowed_pred = net.predict(windowed[test_p.name], batch_size=config.batch_size, verbose=0)
             agreement = float(np.max(np.abs(from_hu - windowed_pred)))
-            test_mask = _predict_volume(saved, test_p, config)
+            test_mask = _to_volume(from_hu, test_p)
             method, cleaned = f"{arm} seed {seed}", f"{arm}{CLEANED} seed {seed}"
-            train_mask = _predict_volume(saved, train_p, config)
+            train_mask = _to_volume(saved.predict(train_p.slices.images, batch_size=config.batch_size, verbose=0),
+                                    train_p)
             rows.append(score_volume(test_mask, test_p.reference, test_p.image, test_p.name, method))
             val_rows.append(_slab_score(train_mask, train_p, val_idx, method))
             rows.append(score_volume(largest_components(test_mask), test_p.reference, test_p.image, test_p.name,

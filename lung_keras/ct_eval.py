@@ -204,11 +204,19 @@ def ct_cases(data, mask=None, roi_pattern="lung", left_labels=None, right_labels
         raise FileNotFoundError(f"{data}: no such file or folder")
     if mask is not None and not pathlib.Path(mask).exists():
         raise FileNotFoundError(f"{mask}: no such file")
-    patient = data.name if data.is_dir() else data.name.split(".")[0]
-    if data.is_dir() and patient.lower() in ("dicom", "dcm", "ct", "images"):
-        patient = data.parent.name  # .../ct_acrin_flt_breast_001/dicom -> ct_acrin_flt_breast_001
-    return [CTCase(patient, data, None if mask is None else pathlib.Path(mask), roi_pattern=roi_pattern,
+    return [CTCase(patient_name(data), data, None if mask is None else pathlib.Path(mask), roi_pattern=roi_pattern,
                    labels=labels, low_byte=low_byte, source=str(data))]
+
+
+def patient_name(path):
+    """A case's name from its image path: a volume file's name without suffixes, a DICOM folder's name, or the
+    folder above it when the folder has a generic name (`.../ct_acrin_flt_breast_001/dicom` ->
+    `ct_acrin_flt_breast_001`)."""
+    path = pathlib.Path(path)
+    name = path.name if path.is_dir() else path.name.split(".")[0]
+    if path.is_dir() and name.lower() in ("dicom", "dcm", "ct", "images"):
+        return path.parent.name
+    return name
 
 
 # ----------------------------------------------------------------------------------------------- threshold

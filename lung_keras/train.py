@@ -398,9 +398,9 @@ def _run_record(config, name, splits, policy, distribution):
         policy_config=keras.saving.serialize_keras_object(policy) if policy is not None else None,
         distribution=distribution.describe(config.batch_size),
     )
-    if any(_groups(getattr(splits, k)) for k in ("train", "val", "test")):
-        # Split by group (a CT slice store: by patient); each group is listed in its one split.
-        record["split_groups"] = {k: _groups(getattr(splits, k)) for k in ("train", "val", "test")}
+    groups = {k: _groups(getattr(splits, k)) for k in ("train", "val", "test")}
+    if any(groups.values()):  # split by group (a CT slice store: by patient); each group listed in its one split
+        record["split_groups"] = groups
     return record
 
 

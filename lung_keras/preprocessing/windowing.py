@@ -51,7 +51,6 @@ class Windowing(keras.layers.Layer):
             )
         self.windows = check_windows(windows, received)
         self.level, self.width = self.windows[0] if len(self.windows) == 1 else LUNG_WINDOW
-        self._multi = len(self.windows) > 1
         self.supports_masking = False
 
     def call(self, inputs):
@@ -63,7 +62,7 @@ class Windowing(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        if self._multi:
+        if len(self.windows) > 1:
             config.update({"level": LUNG_WINDOW[0], "width": LUNG_WINDOW[1], "windows": [list(w) for w in self.windows]})
         else:
             config.update({"level": self.level, "width": self.width, "windows": None})
